@@ -1,0 +1,51 @@
+"""The provider contract: the only part of the core that cloud providers import.
+
+Stdlib only. ``types`` holds the frozen values passed across the boundary,
+``interface`` the Provider protocol and the errors that steer retries,
+``registry`` the entry-point discovery, ``tags`` the ownership tags and
+``sandbox`` the contract for mock clouds used by the sandbox.
+"""
+
+from lbprovider.cloud.interface import (
+    CloudError,
+    InvalidService,
+    Provider,
+    ProviderConfigError,
+    ProviderFactory,
+    RetryAfter,
+)
+from lbprovider.cloud.types import (
+    BackendMode,
+    DesiredLoadBalancer,
+    EndpointTarget,
+    HealthCheck,
+    Ingress,
+    Listener,
+    LoadBalancerStatus,
+    NodeTarget,
+    PortStatus,
+    Protocol,
+    ServiceRef,
+    SessionAffinity,
+)
+
+__all__ = [
+    "BackendMode",
+    "CloudError",
+    "DesiredLoadBalancer",
+    "EndpointTarget",
+    "HealthCheck",
+    "Ingress",
+    "InvalidService",
+    "Listener",
+    "LoadBalancerStatus",
+    "NodeTarget",
+    "PortStatus",
+    "Protocol",
+    "Provider",
+    "ProviderConfigError",
+    "ProviderFactory",
+    "RetryAfter",
+    "ServiceRef",
+    "SessionAffinity",
+]
