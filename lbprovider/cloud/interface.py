@@ -9,7 +9,8 @@ An unchanged Service must cost zero cloud writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol as _Protocol, runtime_checkable
+from typing import Any, runtime_checkable
+from typing import Protocol as _Protocol
 
 from lbprovider.cloud.types import DesiredLoadBalancer, LoadBalancerStatus, ServiceRef
 

@@ -1,0 +1,1 @@
+"""The service controller: selection, the desired model, sync and node sync."""

@@ -1,0 +1,403 @@
+"""The service controller: from a Service to a cloud load balancer and back.
+
+Informers feed a work queue; workers run ``sync(key)`` one key at a time:
+
+    select    -> is the Service ours (type, class), or does it carry our finalizer?
+    finalizer -> on BEFORE the first cloud call, off only AFTER the cloud is clean
+    desired   -> build_desired(service, nodes, endpoint slices)   (pure)
+    provider  -> nothing if unchanged, update_backends if only backends moved, else ensure
+    status    -> patched only when it changed; Events on each transition
+
+Errors steer the queue: RetryAfter requeues after its delay, InvalidService
+is a Warning Event + condition retried slowly, anything else backs off 5 s to
+300 s per key.  The controller never stops serving other Services.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from lbprovider.cloud import (
+    DesiredLoadBalancer,
+    InvalidService,
+    NodeTarget,
+    Provider,
+    RetryAfter,
+)
+from lbprovider.controller import metrics, status
+from lbprovider.controller.desired import build_desired, only_backends_changed, service_ref
+from lbprovider.controller.selection import FINALIZER, class_of, eligible_nodes, has_finalizer
+from lbprovider.kube import patches
+from lbprovider.kube.api import KubeApi
+from lbprovider.kube.events import NORMAL, WARNING, EventRecorder
+from lbprovider.kube.informer import Informer
+from lbprovider.kube.snapshots import EndpointSliceSnapshot, NodeSnapshot, ServiceSnapshot
+from lbprovider.kube.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+INVALID_RETRY_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What the cloud was last made to match for one Service, and the status it gave."""
+
+    desired: DesiredLoadBalancer
+    ingress: tuple[Mapping[str, Any], ...]
+
+
+class ServiceController:
+    """Serves the Services of the configured classes."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        cluster_name: str,
+        providers: Mapping[str, Provider],
+        default_class: str | None = None,
+        workers: int = 4,
+        resync_seconds: float = 600.0,
+        invalid_retry_seconds: float = INVALID_RETRY_SECONDS,
+        queue: WorkQueue | None = None,
+        recorder: EventRecorder | None = None,
+    ) -> None:
+        self.api = api
+        self.cluster_name = cluster_name
+        self.providers = dict(providers)
+        self.default_class = default_class
+        self.queue = queue or WorkQueue()
+        self.recorder = recorder or EventRecorder(api)
+        self._workers = workers
+        self._resync_seconds = resync_seconds
+        self._invalid_retry_seconds = invalid_retry_seconds
+        self.services: Informer[ServiceSnapshot] = Informer(
+            api, kind="Service", path="/api/v1/services", parse=ServiceSnapshot.parse
+        )
+        self.nodes: Informer[NodeSnapshot] = Informer(
+            api, kind="Node", path="/api/v1/nodes", parse=NodeSnapshot.parse
+        )
+        self.slices: Informer[EndpointSliceSnapshot] = Informer(
+            api,
+            kind="EndpointSlice",
+            path="/apis/discovery.k8s.io/v1/endpointslices",
+            parse=EndpointSliceSnapshot.parse,
+        )
+        self.services.add_handler(self._on_service)
+        self.nodes.add_handler(self._on_node)
+        self.slices.add_handler(self._on_slice)
+        self._node_targets: tuple[NodeTarget, ...] = ()
+        self._slices_by_service: dict[str, dict[str, EndpointSliceSnapshot]] = {}
+        self._tombstones: dict[str, ServiceSnapshot] = {}
+        self._applied: dict[str, Applied] = {}
+        self._warned: dict[str, frozenset[str]] = {}
+        self._index_lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self, *, sync_timeout: float = 60.0) -> None:
+        """Start informers, wait for their first list, then start the workers."""
+        for informer in (self.nodes, self.slices, self.services):
+            informer.start()
+        for informer in (self.nodes, self.slices, self.services):
+            if not informer.wait_synced(sync_timeout):
+                raise TimeoutError(f"the {informer.kind} informer did not sync in {sync_timeout}s")
+        self._node_targets = eligible_nodes(self.nodes.items())
+        for index in range(self._workers):
+            self._spawn(self._work, f"worker-{index}")
+        if self._resync_seconds > 0:
+            self._spawn(self._resync_loop, "resync")
+        log.info(
+            "service controller started",
+            extra={"classes": sorted(self.providers), "workers": self._workers},
+        )
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking work, let running syncs finish (up to ``timeout``), stop informers."""
+        self._stopped.set()
+        self.queue.shutdown()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for informer in (self.services, self.nodes, self.slices):
+            informer.stop()
+        log.info("service controller stopped")
+
+    # --- event handlers: decide which keys to queue ----------------------------------
+
+    def _served_class(self, service: ServiceSnapshot) -> str | None:
+        return class_of(service, self.providers, self.default_class)
+
+    def _relevant(self, service: ServiceSnapshot | None) -> bool:
+        return service is not None and (
+            self._served_class(service) is not None or has_finalizer(service)
+        )
+
+    def _on_service(self, old: ServiceSnapshot | None, new: ServiceSnapshot | None) -> None:
+        if new is None:
+            # Gone. Normally after our cleanup; if someone removed our finalizer by
+            # hand while we had a load balancer, the tombstone lets sync clean the cloud.
+            if old is not None and old.key in self._applied:
+                self._tombstones[old.key] = old
+                self.queue.add(old.key)
+            return
+        if self._relevant(new) or self._relevant(old):
+            self.queue.add(new.key)
+
+    def _on_node(self, old: NodeSnapshot | None, new: NodeSnapshot | None) -> None:
+        if not self.nodes.has_synced():
+            return  # start() computes the node set once the first list is in
+        targets = eligible_nodes(self.nodes.items())
+        if targets == self._node_targets:
+            return  # readiness flaps and unrelated updates: nothing to do
+        self._node_targets = targets
+        for service in self.services.items():
+            if self._served_class(service) is not None and service.allocate_node_ports:
+                self.queue.add(service.key)
+
+    def _on_slice(
+        self, old: EndpointSliceSnapshot | None, new: EndpointSliceSnapshot | None
+    ) -> None:
+        with self._index_lock:
+            if old is not None and old.service_key:
+                self._slices_by_service.get(old.service_key, {}).pop(old.key, None)
+            if new is not None and new.service_key:
+                self._slices_by_service.setdefault(new.service_key, {})[new.key] = new
+        service_key = (new or old).service_key  # type: ignore[union-attr]
+        service = self.services.get(service_key) if service_key else None
+        if service is not None and not service.allocate_node_ports and self._relevant(service):
+            self.queue.add(service_key)
+
+    def _slices_for(self, key: str) -> list[EndpointSliceSnapshot]:
+        with self._index_lock:
+            return list(self._slices_by_service.get(key, {}).values())
+
+    # --- workers ---------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while (key := self.queue.get()) is not None:
+            try:
+                self.process(key)
+            finally:
+                self.queue.done(key)
+                metrics.QUEUE_DEPTH.set(len(self.queue))
+
+    def process(self, key: str) -> None:
+        """Sync ``key`` and requeue it as its outcome asks."""
+        started = time.monotonic()
+        try:
+            self.sync(key)
+        except RetryAfter as exc:
+            metrics.SYNCS.labels("retry_after").inc()
+            self.queue.add_after(key, exc.seconds)
+            log.info("load balancer not ready yet", extra={"service": key, "retry": exc.seconds})
+        except InvalidService as exc:
+            metrics.SYNCS.labels("invalid").inc()
+            self.queue.add_after(key, self._invalid_retry_seconds)
+            log.warning("invalid service", extra={"service": key, "reason": exc.reason})
+        except Exception as exc:
+            metrics.SYNCS.labels("error").inc()
+            delay = self.queue.add_rate_limited(key)
+            log.warning("sync failed", extra={"service": key, "error": str(exc), "retry": delay})
+        else:
+            metrics.SYNCS.labels("ok").inc()
+            self.queue.forget(key)
+        finally:
+            metrics.SYNC_SECONDS.observe(time.monotonic() - started)
+
+    def _resync_loop(self) -> None:
+        """Re-ensure every served Service now and then: repairs drift made in the cloud."""
+        while not self._stopped.wait(self._resync_seconds):
+            for service in self.services.items():
+                if self._served_class(service) is not None:
+                    self._applied.pop(service.key, None)
+                    self.queue.add(service.key)
+
+    # --- sync ------------------------------------------------------------------------
+
+    def sync(self, key: str) -> None:
+        """Make the cloud and the Service's status match the Service ``key``."""
+        service = self.services.get(key)
+        if service is None:
+            self._warned.pop(key, None)
+            tombstone = self._tombstones.pop(key, None)
+            if tombstone is not None and self._applied.pop(key, None) is not None:
+                # Deleted without our cleanup (finalizer removed by hand): clean anyway.
+                self._delete_in_clouds(tombstone)
+            return
+        self._tombstones.pop(key, None)
+        load_balancer_class = self._served_class(service)
+        if load_balancer_class is None:
+            if has_finalizer(service):
+                self._cleanup(service)
+            else:
+                self._applied.pop(key, None)
+            return
+        provider = self.providers[load_balancer_class]
+        try:
+            self._ensure(service, load_balancer_class, provider)
+        except RetryAfter:
+            raise
+        except InvalidService as exc:
+            self._event(
+                service,
+                WARNING,
+                "SyncLoadBalancerFailed",
+                f"Error syncing load balancer: {exc.reason}",
+            )
+            self._set_condition(service, ok=False, reason="InvalidService", message=exc.reason)
+            raise
+        except Exception as exc:
+            self._event(
+                service, WARNING, "SyncLoadBalancerFailed", f"Error syncing load balancer: {exc}"
+            )
+            self._set_condition(service, ok=False, reason="SyncFailed", message=str(exc))
+            raise
+
+    def _call(self, load_balancer_class: str, method: str, call: Callable[[], T]) -> T:
+        try:
+            result = call()
+        except Exception as exc:
+            outcome = "retry_after" if isinstance(exc, RetryAfter) else "error"
+            metrics.PROVIDER_CALLS.labels(load_balancer_class, method, outcome).inc()
+            raise
+        metrics.PROVIDER_CALLS.labels(load_balancer_class, method, "ok").inc()
+        return result
+
+    def _ensure(
+        self, service: ServiceSnapshot, load_balancer_class: str, provider: Provider
+    ) -> None:
+        key = service.key
+        if not has_finalizer(service):
+            patches.add_finalizer(self.api, service.meta, FINALIZER)
+        desired = build_desired(
+            service,
+            cluster=self.cluster_name,
+            nodes=self._node_targets,
+            slices=self._slices_for(key),
+        )
+        applied = self._applied.get(key)
+        if applied is not None and applied.desired == desired:
+            if not status.same_ingress(service.status_ingress, applied.ingress):
+                patches.patch_status(
+                    self.api, service.meta, {"loadBalancer": {"ingress": list(applied.ingress)}}
+                )
+            return
+        if applied is not None and only_backends_changed(applied.desired, desired):
+            try:
+                self._call(
+                    load_balancer_class,
+                    "update_backends",
+                    lambda: provider.update_backends(desired),
+                )
+            except (RetryAfter, InvalidService):
+                raise
+            except Exception as exc:
+                self._event(
+                    service,
+                    WARNING,
+                    "UpdateLoadBalancerFailed",
+                    f"Error updating load balancer with new hosts: {exc}",
+                )
+                raise
+            self._applied[key] = Applied(desired, applied.ingress)
+            self._event(
+                service, NORMAL, "UpdatedLoadBalancer", "Updated load balancer with new hosts"
+            )
+            return
+        self._event(service, NORMAL, "EnsuringLoadBalancer", "Ensuring load balancer")
+        result = self._call(load_balancer_class, "ensure", lambda: provider.ensure(desired))
+        self._warn_unsupported(service, result.warnings)
+        ingress = status.ingress_json(result)
+        patch: dict[str, Any] = {}
+        if not status.same_ingress(service.status_ingress, ingress):
+            patch["loadBalancer"] = {"ingress": ingress}
+        ready = status.condition(
+            service.status_conditions,
+            ok=True,
+            reason="Ensured",
+            message=f"load balancer {result.lb_id} serves {len(desired.listeners)} listener(s)",
+        )
+        if ready is not None:
+            patch["conditions"] = [ready]
+        if patch:
+            patches.patch_status(self.api, service.meta, patch)
+        self._applied[key] = Applied(desired, tuple(ingress))
+        self._event(service, NORMAL, "EnsuredLoadBalancer", "Ensured load balancer")
+
+    def _warn_unsupported(self, service: ServiceSnapshot, warnings: tuple[str, ...]) -> None:
+        fresh = frozenset(warnings) - self._warned.get(service.key, frozenset())
+        self._warned[service.key] = frozenset(warnings)
+        for warning in sorted(fresh):
+            self._event(service, WARNING, "UnsupportedConfiguration", warning)
+
+    def _providers_for(self, service: ServiceSnapshot) -> list[tuple[str, Provider]]:
+        """Who may own the cloud side of ``service``.
+
+        The class is immutable while the type stays LoadBalancer; once the type
+        changes the class is cleared, so every configured class is asked (each
+        finds only what its ownership tags say it created).
+        """
+        name = service.load_balancer_class
+        if name in self.providers:
+            return [(name, self.providers[name])]
+        return sorted(self.providers.items())
+
+    def _delete_in_clouds(self, service: ServiceSnapshot) -> None:
+        ref = service_ref(service, self.cluster_name)
+        for name, provider in self._providers_for(service):
+            self._call(name, "delete", lambda provider=provider: provider.delete(ref))  # type: ignore[misc]
+
+    def _cleanup(self, service: ServiceSnapshot) -> None:
+        """The Service no longer wants a load balancer: clean the cloud, then let it go."""
+        self._event(service, NORMAL, "DeletingLoadBalancer", "Deleting load balancer")
+        try:
+            self._delete_in_clouds(service)
+        except Exception as exc:
+            self._event(
+                service, WARNING, "SyncLoadBalancerFailed", f"Error deleting load balancer: {exc}"
+            )
+            raise
+        if not service.meta.deleting and (service.status_ingress or service.status_conditions):
+            patches.patch_status(
+                self.api,
+                service.meta,
+                {
+                    "loadBalancer": {"ingress": None},
+                    "conditions": [{"type": status.CONDITION_TYPE, "$patch": "delete"}],
+                },
+            )
+        patches.remove_finalizer(self.api, service.meta, FINALIZER)
+        self._applied.pop(service.key, None)
+        self._warned.pop(service.key, None)
+        self._event(service, NORMAL, "DeletedLoadBalancer", "Deleted load balancer")
+
+    def _set_condition(
+        self, service: ServiceSnapshot, *, ok: bool, reason: str, message: str
+    ) -> None:
+        wanted = status.condition(service.status_conditions, ok=ok, reason=reason, message=message)
+        if wanted is None:
+            return
+        try:
+            patches.patch_status(self.api, service.meta, {"conditions": [wanted]})
+        except Exception as exc:
+            log.warning(
+                "could not set condition", extra={"service": service.key, "error": str(exc)}
+            )
+
+    def _event(self, service: ServiceSnapshot, event_type: str, reason: str, message: str) -> None:
+        self.recorder.record(service.meta, event_type, reason, message)

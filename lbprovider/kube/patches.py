@@ -1,0 +1,57 @@
+"""Finalizer and status patches on Services, safe against concurrent writers.
+
+Finalizers use JSON patches guarded by a ``test`` op so another controller's
+finalizer is never lost; status goes to the status subresource as a strategic
+merge patch (conditions merge by ``type``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lbprovider.kube.api import JSON, KubeApi
+from lbprovider.kube.snapshots import ObjectMeta
+
+
+def _service_path(meta: ObjectMeta) -> str:
+    return f"/api/v1/namespaces/{meta.namespace}/services/{meta.name}"
+
+
+def add_finalizer(api: KubeApi, meta: ObjectMeta, finalizer: str) -> JSON:
+    """Add ``finalizer`` unless present; fails with 409/422 if the object moved on."""
+    if meta.finalizers:
+        ops: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/finalizers", "value": list(meta.finalizers)},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer},
+        ]
+    else:
+        ops = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.resource_version},
+            {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]},
+        ]
+    return api.request(
+        "PATCH", _service_path(meta), body=ops, content_type="application/json-patch+json"
+    )
+
+
+def remove_finalizer(api: KubeApi, meta: ObjectMeta, finalizer: str) -> JSON:
+    """Remove ``finalizer``; the ``test`` op fails on a stale index instead of removing another."""
+    index = meta.finalizers.index(finalizer)
+    ops = [
+        {"op": "test", "path": f"/metadata/finalizers/{index}", "value": finalizer},
+        {"op": "remove", "path": f"/metadata/finalizers/{index}"},
+    ]
+    return api.request(
+        "PATCH", _service_path(meta), body=ops, content_type="application/json-patch+json"
+    )
+
+
+def patch_status(api: KubeApi, meta: ObjectMeta, status: Mapping[str, Any]) -> JSON:
+    """Strategic-merge ``status`` into the Service's status subresource."""
+    return api.request(
+        "PATCH",
+        _service_path(meta) + "/status",
+        body={"status": dict(status)},
+        content_type="application/strategic-merge-patch+json",
+    )

@@ -1,0 +1,202 @@
+"""A fake provider that keeps its load balancers in memory.
+
+Registered as ``fake``: the sandbox and ``make demo`` show the whole loop with
+it before any cloud is involved, and the controller's tests use it to count
+calls and inject errors and latency.  It honours the contract like a real
+provider: idempotent, finds its load balancers by owner, and reports what it
+cannot honour as warnings.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lbprovider.cloud import (
+    DesiredLoadBalancer,
+    Ingress,
+    LoadBalancerStatus,
+    PortStatus,
+    ProviderConfigError,
+    ServiceRef,
+)
+from lbprovider.cloud.tags import owner_filter
+
+DEFAULT_POOL = "192.0.2.0/24"
+_SETTINGS = {"address_pool", "hostname_suffix", "latency_seconds", "supports_requested_ip"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FakeSettings:
+    """The ``settings:`` of a class served by the fake provider."""
+
+    address_pool: str = DEFAULT_POOL
+    """Addresses handed out (TEST-NET-1 by default)."""
+    hostname_suffix: str | None = None
+    """When set, report ``<name>.<suffix>`` hostnames instead of IPs (like AWS)."""
+    latency_seconds: float = 0.0
+    supports_requested_ip: bool = True
+
+    @classmethod
+    def parse(cls, settings: Mapping[str, Any]) -> FakeSettings:
+        """Validate ``settings``; ProviderConfigError names the bad key."""
+        unknown = sorted(set(settings) - _SETTINGS)
+        if unknown:
+            raise ProviderConfigError(
+                f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(_SETTINGS))}"
+            )
+        pool = str(settings.get("address_pool", DEFAULT_POOL))
+        try:
+            ipaddress.ip_network(pool)
+        except ValueError:
+            raise ProviderConfigError(f"address_pool: {pool!r} is not a CIDR") from None
+        latency = settings.get("latency_seconds", 0.0)
+        if not isinstance(latency, int | float) or latency < 0:
+            raise ProviderConfigError("latency_seconds: must be a number >= 0")
+        return cls(
+            address_pool=pool,
+            hostname_suffix=settings.get("hostname_suffix"),
+            latency_seconds=float(latency),
+            supports_requested_ip=bool(settings.get("supports_requested_ip", True)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FakeLoadBalancer:
+    """One load balancer as the fake cloud holds it."""
+
+    lb_id: str
+    address: str
+    desired: DesiredLoadBalancer
+
+
+@dataclass(slots=True)
+class Call:
+    """One recorded provider call."""
+
+    method: str
+    service: str
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeProvider:
+    """In-memory load balancers; records calls; errors and latency on demand."""
+
+    name = "fake"
+
+    def __init__(self, settings: FakeSettings, *, cluster_name: str) -> None:
+        self.settings = settings
+        self.cluster_name = cluster_name
+        self.calls: list[Call] = []
+        self.load_balancers: dict[tuple[tuple[str, str], ...], FakeLoadBalancer] = {}
+        self._failures: dict[str, list[Exception]] = {}
+        self._pool = ipaddress.ip_network(settings.address_pool).hosts()
+        self._lock = threading.Lock()
+        self._sequence = 0
+
+    # --- test controls ---------------------------------------------------------------
+
+    def fail_next(self, method: str, *errors: Exception) -> None:
+        """Make the next calls of ``method`` raise ``errors``, one each, in order."""
+        with self._lock:
+            self._failures.setdefault(method, []).extend(errors)
+
+    def calls_for(self, service_key: str, method: str | None = None) -> list[str]:
+        """The methods called for ``namespace/name`` (only ``method`` when given)."""
+        with self._lock:
+            return [
+                call.method
+                for call in self.calls
+                if call.service == service_key and method in (None, call.method)
+            ]
+
+    def find(self, service_key: str) -> FakeLoadBalancer | None:
+        """The load balancer of the Service ``namespace/name``, if any."""
+        with self._lock:
+            return next(
+                (lb for lb in self.load_balancers.values() if lb.desired.ref.key == service_key),
+                None,
+            )
+
+    # --- the contract ------------------------------------------------------------------
+
+    def _enter(self, method: str, ref: ServiceRef) -> None:
+        with self._lock:
+            self.calls.append(Call(method, ref.key))
+            pending = self._failures.get(method)
+            error = pending.pop(0) if pending else None
+        if self.settings.latency_seconds:
+            time.sleep(self.settings.latency_seconds)
+        if error is not None:
+            raise error
+
+    @staticmethod
+    def _owner(ref: ServiceRef) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(owner_filter(ref).items()))
+
+    def _status(self, lb: FakeLoadBalancer) -> LoadBalancerStatus:
+        desired = lb.desired
+        warnings = []
+        if desired.requested_ip and not self.settings.supports_requested_ip:
+            warnings.append(f"loadBalancerIP {desired.requested_ip} is not supported; ignored")
+        ports = tuple(
+            PortStatus(port=item.port, protocol=item.protocol) for item in desired.listeners
+        )
+        if self.settings.hostname_suffix:
+            ingress = Ingress(hostname=f"{lb.lb_id}.{self.settings.hostname_suffix}", ports=ports)
+        else:
+            ingress = Ingress(ip=lb.address, ip_mode="VIP", ports=ports)
+        return LoadBalancerStatus(lb_id=lb.lb_id, ingress=(ingress,), warnings=tuple(warnings))
+
+    def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
+        """The load balancer owned by ``ref``, or None."""
+        self._enter("get", ref)
+        with self._lock:
+            lb = self.load_balancers.get(self._owner(ref))
+        return None if lb is None else self._status(lb)
+
+    def ensure(self, desired: DesiredLoadBalancer) -> LoadBalancerStatus:
+        """Create or update the in-memory load balancer."""
+        self._enter("ensure", desired.ref)
+        owner = self._owner(desired.ref)
+        with self._lock:
+            existing = self.load_balancers.get(owner)
+            if existing is None:
+                self._sequence += 1
+                lb_id = f"fake-lb-{self._sequence}"
+                address = (
+                    desired.requested_ip
+                    if (desired.requested_ip and self.settings.supports_requested_ip)
+                    else str(next(self._pool))
+                )
+            else:
+                lb_id, address = existing.lb_id, existing.address
+            lb = FakeLoadBalancer(lb_id=lb_id, address=address, desired=desired)
+            self.load_balancers[owner] = lb
+        return self._status(lb)
+
+    def update_backends(self, desired: DesiredLoadBalancer) -> None:
+        """Replace the backends of the existing load balancer."""
+        self._enter("update_backends", desired.ref)
+        owner = self._owner(desired.ref)
+        with self._lock:
+            existing = self.load_balancers.get(owner)
+            if existing is not None:
+                self.load_balancers[owner] = FakeLoadBalancer(
+                    lb_id=existing.lb_id, address=existing.address, desired=desired
+                )
+
+    def delete(self, ref: ServiceRef) -> None:
+        """Forget the load balancer; success when it is already gone."""
+        self._enter("delete", ref)
+        with self._lock:
+            self.load_balancers.pop(self._owner(ref), None)
+
+
+def create(settings: Mapping[str, Any], *, cluster_name: str) -> FakeProvider:
+    """The ``fake`` entry point."""
+    return FakeProvider(FakeSettings.parse(settings), cluster_name=cluster_name)
