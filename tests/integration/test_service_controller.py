@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lbprovider.cloud import BackendMode, CloudError, EndpointTarget, Protocol, RetryAfter
+from lbprovider.cloud import BackendMode, CloudError, EndpointTarget, RetryAfter
 from lbprovider.controller.selection import FINALIZER
 from lbprovider.testing.kubehelpers import wait_for
 

@@ -1,0 +1,3 @@
+"""Shared pytest configuration: the shipped control-plane fixtures (started only on demand)."""
+
+pytest_plugins = ["lbprovider.testing.pytest_plugin"]
