@@ -38,6 +38,14 @@ class MockCloud(Protocol):
         """Class settings (the ``settings:`` block) pointing the provider at this mock."""
         ...
 
+    def internal_annotations(self) -> dict[str, str]:
+        """Service annotations that ask this cloud for an internal load balancer here.
+
+        The seed document's internal-LB examples use these; the sandbox fills
+        in ids (a subnet, a vSwitch) only the mock knows.
+        """
+        ...
+
     def resources(self) -> dict[str, int]:
         """Counts of load-balancer resources left in the mock (e.g. {"load_balancers": 0})."""
         ...

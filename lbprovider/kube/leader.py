@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kubernetes import client as k8s_client
 from kubernetes.leaderelection import electionconfig, leaderelection
@@ -38,15 +39,77 @@ def identity() -> str:
     return f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
+@dataclass(frozen=True, slots=True)
+class _LockUnavailable:
+    """Stands in for the ApiException the elector reads ``reason`` and ``body`` from."""
+
+    reason: str
+    body: str = "{}"
+
+
+class _GuardedLeaseLock(LeaseLock):
+    """The library's Lease lock, made to fail softly.
+
+    Connection errors surface from the library as exceptions that would kill
+    its thread; here they read as "could not get/renew the lock", which the
+    elector already handles by retrying or stepping down.  Once ``stopped``
+    is set every call fails, so a leader steps down within its renew deadline.
+    """
+
+    def __init__(self, name: str, namespace: str, identity: str, stopped: threading.Event):
+        super().__init__(name, namespace, identity)
+        self._stopped = stopped
+
+    def get(self, name: str, namespace: str) -> tuple[bool, Any]:
+        if self._stopped.is_set():
+            return False, _LockUnavailable("stopped")
+        try:
+            return super().get(name, namespace)  # type: ignore[no-any-return]
+        except Exception as exc:
+            log.warning("could not read the leader lease", extra={"error": str(exc)})
+            return False, _LockUnavailable(str(exc))
+
+    def create(self, name: str, namespace: str, election_record: Any) -> bool:
+        if self._stopped.is_set():
+            return False
+        try:
+            return bool(super().create(name, namespace, election_record))
+        except Exception as exc:
+            log.warning("could not create the leader lease", extra={"error": str(exc)})
+            return False
+
+    def update(self, name: str, namespace: str, updated_record: Any) -> bool:
+        if self._stopped.is_set():
+            return False
+        try:
+            return bool(super().update(name, namespace, updated_record))
+        except Exception as exc:
+            log.warning("could not renew the leader lease", extra={"error": str(exc)})
+            return False
+
+
+@dataclass(slots=True)
+class LeaderElector:
+    """A running campaign; ``stop`` ends it (a leader steps down)."""
+
+    thread: threading.Thread
+    stopped: threading.Event
+
+    def stop(self) -> None:
+        """Stop campaigning and renewing."""
+        self.stopped.set()
+
+
 def run_when_leader(
     api_client: k8s_client.ApiClient,
     settings: LeaderElectionSettings,
     *,
     on_started_leading: Callable[[], None],
     on_stopped_leading: Callable[[], None],
-) -> threading.Thread:
+) -> LeaderElector:
     """Campaign for the Lease in a daemon thread; call back on gaining and losing it."""
-    lock = LeaseLock(settings.name, settings.namespace, identity())
+    stopped = threading.Event()
+    lock = _GuardedLeaseLock(settings.name, settings.namespace, identity(), stopped)
     # The library builds its own API object from the global config; use ours.
     lock.api_instance = k8s_client.CoordinationV1Api(api_client)
     config = electionconfig.Config(
@@ -61,4 +124,4 @@ def run_when_leader(
     thread = threading.Thread(target=elector.run, name="leader-election", daemon=True)
     thread.start()
     log.info("campaigning for leadership", extra={"lease": f"{settings.namespace}/{settings.name}"})
-    return thread
+    return LeaderElector(thread=thread, stopped=stopped)

@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lbprovider.kube.api import KubeApi, load_api_client
 from lbprovider.testing import sandbox
 from lbprovider.testing.kubehelpers import Cluster, wait_for
@@ -27,27 +25,24 @@ from lbprovider.testing.kubehelpers import Cluster, wait_for
 NAMESPACE = "demo"
 
 
-def seed_services(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """One seed-document Service per configured class."""
+def seed_services(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """One seed-document Service per sandbox class.
+
+    The fake class gets the seed's ``my-service``, AWS its multi-port Service,
+    Alibaba and Tencent its internal load balancer examples (with the ids the
+    mock knows in place of ``subnet-xxxxx``).
+    """
     services = []
-    for entry in config["classes"]:
-        provider, settings = entry["provider"], entry.get("settings") or {}
+    for load_balancer_class, provider in sorted(state["classes"].items()):
         annotations: dict[str, str] = {}
         ports: list[dict[str, Any]] = [{"protocol": "TCP", "port": 80, "targetPort": 9376}]
         if provider == "aws":
-            # The seed's multi-port Service.
             ports = [
                 {"name": "http", "protocol": "TCP", "port": 80, "targetPort": 9376},
                 {"name": "https", "protocol": "TCP", "port": 443, "targetPort": 9377},
             ]
-        elif provider == "alibaba":
-            annotations["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type"] = (
-                "intranet"
-            )
-        elif provider == "tencent":
-            annotations["service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"] = str(
-                settings.get("subnet_id", "subnet-xxxxx")
-            )
+        elif provider in ("alibaba", "tencent"):
+            annotations.update(state["internal_annotations"][provider])
         services.append(
             {
                 "apiVersion": "v1",
@@ -55,7 +50,7 @@ def seed_services(config: dict[str, Any]) -> list[dict[str, Any]]:
                 "metadata": {"name": f"my-service-{provider}", "annotations": annotations},
                 "spec": {
                     "type": "LoadBalancer",
-                    "loadBalancerClass": entry["name"],
+                    "loadBalancerClass": load_balancer_class,
                     "selector": {"app.kubernetes.io/name": "MyApp"},
                     "ports": ports,
                 },
@@ -83,7 +78,6 @@ def run(directory: Path) -> int:
         for name, reason in sorted(state["skipped"].items()):
             print(f"    mock {name} not started: {reason}")
         kubeconfig, config_path = state["kubeconfig"], state["config"]
-        config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
         print(f"==> lbprovider run --config {config_path}", flush=True)
         log_path = directory / "controller.log"
         with log_path.open("wb") as log_file:
@@ -103,7 +97,7 @@ def run(directory: Path) -> int:
             )
         cluster = Cluster(KubeApi(load_api_client(kubeconfig)))
         cluster.api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": NAMESPACE}})
-        services = seed_services(config)
+        services = seed_services(state)
         for manifest in services:
             cluster.create_service(NAMESPACE, manifest)
         print("==> waiting for every Service's status.loadBalancer.ingress", flush=True)

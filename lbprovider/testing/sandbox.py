@@ -182,6 +182,9 @@ def _serve(directory: Path) -> int:
             "config": str(sandbox.config_path),
             "classes": sandbox.classes(),
             "mock_clouds": {name: cloud.endpoint for name, cloud in sandbox.mock_clouds.items()},
+            "internal_annotations": {
+                name: cloud.internal_annotations() for name, cloud in sandbox.mock_clouds.items()
+            },
             "skipped": sandbox.skipped,
         }
         (directory / STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
@@ -255,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
+    # moto's server logs every request; the sandbox log should show our own lines.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     return _serve(args.dir)
 
 

@@ -1,0 +1,1 @@
+"""lbprovider provider for Alibaba Cloud (SLB through aliyun-python-sdk-slb)."""

@@ -1,0 +1,769 @@
+"""State and rules of the mock SLB: request authentication, load balancers, listeners, groups.
+
+Everything is guarded by one lock.  The rules are the ones a real SLB enforces
+and a provider can trip over: RPC HMAC-SHA1 signatures, timestamp skew, nonce
+reuse, listener ports unique per protocol, NotFound codes, backends that must
+exist in the VPC, intranet needing a vSwitch, deletion protection.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import random
+import string
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from lbprovider_alibaba.mock import exceptions as exc
+
+API_VERSION = "2014-05-15"
+MAX_SKEW = timedelta(minutes=15)
+READ_PREFIXES = ("Describe", "List")
+
+
+def percent_encode(value: str) -> str:
+    """RFC 3986 encoding as the RPC signature wants it (``~`` kept, space as %20)."""
+    return quote(value, safe="~")
+
+
+def string_to_sign(method: str, params: Mapping[str, str]) -> str:
+    """The RPC string to sign over every parameter except ``Signature``."""
+    canonical = "&".join(
+        f"{percent_encode(key)}={percent_encode(params[key])}"
+        for key in sorted(params)
+        if key != "Signature"
+    )
+    return f"{method.upper()}&{percent_encode('/')}&{percent_encode(canonical)}"
+
+
+def sign(secret: str, text: str) -> str:
+    """Base64 HMAC-SHA1 keyed with ``secret + "&"``."""
+    digest = hmac.new(f"{secret}&".encode(), text.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _rand(prefix: str, length: int = 20) -> str:
+    return prefix + "".join(random.choices(string.ascii_lowercase + string.digits, k=length))
+
+
+@dataclass(slots=True, kw_only=True)
+class Backend:
+    """A VServerGroup member."""
+
+    server_id: str
+    port: int
+    weight: int = 100
+    type: str = "ecs"
+    server_ip: str = ""
+
+    def key(self) -> tuple[str, int]:
+        return (self.server_id, self.port)
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ServerId": self.server_id,
+            "Port": self.port,
+            "Weight": self.weight,
+            "Type": self.type,
+            "Description": "",
+        }
+        if self.server_ip:
+            out["ServerIp"] = self.server_ip
+        return out
+
+
+@dataclass(slots=True, kw_only=True)
+class VServerGroup:
+    """A VServerGroup on one load balancer."""
+
+    id: str
+    lb_id: str
+    name: str
+    backends: list[Backend] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class Listener:
+    """A TCP or UDP listener; ``config`` holds the attributes that Set* may change."""
+
+    port: int
+    protocol: str
+    vserver_group_id: str
+    status: str = "stopped"
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class LoadBalancer:
+    """A CLB instance."""
+
+    id: str
+    name: str
+    address: str
+    address_type: str
+    vpc_id: str
+    vswitch_id: str
+    spec: str
+    created: str
+    delete_protection: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+    listeners: dict[tuple[str, int], Listener] = field(default_factory=dict)
+
+    @property
+    def network_type(self) -> str:
+        return "vpc" if self.vpc_id else "classic"
+
+
+@dataclass(slots=True, kw_only=True)
+class Fault:
+    """An injected failure for the next ``count`` matching calls."""
+
+    code: str
+    count: int = 1
+    actions: frozenset[str] = frozenset()
+
+    def matches(self, action: str) -> bool:
+        return not self.actions or action in self.actions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instance:
+    """A seeded ECS instance."""
+
+    id: str
+    private_ip: str
+
+
+# Listener attributes the mock keeps, with the defaults SLB applies.
+_TCP_DEFAULTS: dict[str, Any] = {
+    "Bandwidth": -1,
+    "PersistenceTimeout": 0,
+    "HealthCheck": "on",
+    "HealthCheckType": "tcp",
+    "HealthCheckURI": "",
+    "HealthCheckConnectPort": 0,
+    "HealthyThreshold": 3,
+    "UnhealthyThreshold": 3,
+    "HealthCheckInterval": 2,
+    "HealthCheckConnectTimeout": 5,
+    "Scheduler": "wrr",
+    "Description": "",
+}
+_UDP_DEFAULTS: dict[str, Any] = {
+    "Bandwidth": -1,
+    "HealthCheck": "on",
+    "HealthCheckConnectPort": 0,
+    "HealthyThreshold": 3,
+    "UnhealthyThreshold": 3,
+    "HealthCheckInterval": 2,
+    "HealthCheckConnectTimeout": 5,
+    "Scheduler": "wrr",
+    "Description": "",
+}
+_INT_ATTRS = {
+    "Bandwidth",
+    "PersistenceTimeout",
+    "HealthCheckConnectPort",
+    "HealthyThreshold",
+    "UnhealthyThreshold",
+    "HealthCheckInterval",
+    "HealthCheckConnectTimeout",
+}
+# Parameter spellings of the SDK that differ from the stored attribute name.
+_ALIASES = {"healthCheckInterval": "HealthCheckInterval"}
+
+
+class SlbBackend:
+    """The whole mock region: accounts, VPC, ECS instances, SLB objects, faults, counters."""
+
+    def __init__(
+        self,
+        *,
+        region: str = "cn-hangzhou",
+        credentials: Mapping[str, str] | None = None,
+        vpc_id: str | None = None,
+        vpc_cidr: str = "10.0.0.0/8",
+        vswitch_id: str | None = None,
+        vswitch_cidr: str = "10.0.1.0/24",
+        instances: int = 2,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.region = region
+        self.credentials = dict(credentials or {_rand("LTAI", 16): _rand("", 30)})
+        self.vpc_id = vpc_id or _rand("vpc-")
+        self.vpc_cidr = ipaddress.ip_network(vpc_cidr)
+        self.vswitches = {vswitch_id or _rand("vsw-"): ipaddress.ip_network(vswitch_cidr)}
+        hosts = list(ipaddress.ip_network(vswitch_cidr).hosts())
+        self.instances: dict[str, Instance] = {}
+        for n in range(instances):
+            instance_id = _rand("i-bp")
+            self.instances[instance_id] = Instance(id=instance_id, private_ip=str(hosts[9 + n]))
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.load_balancers: dict[str, LoadBalancer] = {}
+        self.vserver_groups: dict[str, VServerGroup] = {}
+        self.nonces: dict[str, datetime] = {}
+        self.client_tokens: dict[str, str] = {}
+        self.faults: list[Fault] = []
+        self.latency = 0.0
+        self.reads: Counter[str] = Counter()
+        self.writes: Counter[str] = Counter()
+        self._public_next = 1
+
+    # -- test helpers --------------------------------------------------------------------
+    @property
+    def vswitch_id(self) -> str:
+        return next(iter(self.vswitches))
+
+    def inject_fault(self, code: str, *, count: int = 1, actions: tuple[str, ...] = ()) -> None:
+        """Fail the next ``count`` calls (of ``actions``, or any) with error ``code``."""
+        if code not in exc.FAULTS:
+            raise ValueError(f"unknown fault code {code!r}; known: {sorted(exc.FAULTS)}")
+        with self.lock:
+            self.faults.append(Fault(code=code, count=count, actions=frozenset(actions)))
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.reads.clear()
+            self.writes.clear()
+
+    def write_count(self) -> int:
+        with self.lock:
+            return sum(self.writes.values())
+
+    def read_count(self) -> int:
+        with self.lock:
+            return sum(self.reads.values())
+
+    def resources(self) -> dict[str, int]:
+        with self.lock:
+            return {
+                "load_balancers": len(self.load_balancers),
+                "listeners": sum(len(lb.listeners) for lb in self.load_balancers.values()),
+                "vserver_groups": len(self.vserver_groups),
+            }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as plain JSON data (for the admin interface and tests)."""
+        with self.lock:
+            return {
+                "load_balancers": [self._lb_summary(lb) for lb in self.load_balancers.values()],
+                "listeners": [
+                    self._listener_api(lb, li)
+                    for lb in self.load_balancers.values()
+                    for li in lb.listeners.values()
+                ],
+                "vserver_groups": [
+                    {
+                        "VServerGroupId": g.id,
+                        "VServerGroupName": g.name,
+                        "LoadBalancerId": g.lb_id,
+                        "BackendServers": [b.to_api() for b in g.backends],
+                        "Tags": dict(g.tags),
+                    }
+                    for g in self.vserver_groups.values()
+                ],
+                "counts": {"reads": dict(self.reads), "writes": dict(self.writes)},
+            }
+
+    # -- authentication ------------------------------------------------------------------
+    def authenticate(self, method: str, params: Mapping[str, str]) -> None:
+        """Check an RPC request's signature parameters like the real gateway does."""
+        for name in ("AccessKeyId", "Signature", "SignatureNonce", "Timestamp"):
+            if not params.get(name):
+                raise exc.MissingParameter(name)
+        if (
+            params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1"
+            or params.get("SignatureVersion", "1.0") != "1.0"
+        ):
+            raise exc.IncompleteSignature()
+        secret = self.credentials.get(params["AccessKeyId"])
+        if secret is None:
+            raise exc.InvalidAccessKeyIdNotFound()
+        try:
+            stamp = datetime.strptime(params["Timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError as error:
+            raise exc.InvalidTimeStampFormat() from error
+        now = self.clock()
+        if abs(now - stamp) > MAX_SKEW:
+            raise exc.InvalidTimeStampExpired()
+        expected_text = string_to_sign(method, params)
+        if not hmac.compare_digest(sign(secret, expected_text), params["Signature"]):
+            raise exc.SignatureDoesNotMatch(
+                "Specified signature is not matched with our calculation. "
+                f"server string to sign is:{expected_text}"
+            )
+        with self.lock:
+            # Nonces only need remembering while their timestamp is acceptable.
+            for nonce, seen in list(self.nonces.items()):
+                if abs(now - seen) > 2 * MAX_SKEW:
+                    del self.nonces[nonce]
+            if params["SignatureNonce"] in self.nonces:
+                raise exc.SignatureNonceUsed()
+            self.nonces[params["SignatureNonce"]] = now
+
+    def before_action(self, action: str, params: Mapping[str, str]) -> None:
+        """Version check, counters, latency and injected faults for one authenticated call."""
+        if params.get("Version") != API_VERSION:
+            raise exc.InvalidVersion()
+        with self.lock:
+            (self.reads if action.startswith(READ_PREFIXES) else self.writes)[action] += 1
+            latency = self.latency
+            fault = next((f for f in self.faults if f.matches(action)), None)
+            if fault is not None:
+                fault.count -= 1
+                if fault.count <= 0:
+                    self.faults.remove(fault)
+        if latency:
+            time.sleep(latency)
+        if fault is not None:
+            raise exc.FAULTS[fault.code]()
+
+    # -- lookups -------------------------------------------------------------------------
+    def _lb(self, lb_id: str) -> LoadBalancer:
+        lb = self.load_balancers.get(lb_id)
+        if lb is None:
+            raise exc.InvalidLoadBalancerIdNotFound()
+        return lb
+
+    def _group(self, group_id: str) -> VServerGroup:
+        group = self.vserver_groups.get(group_id)
+        if group is None:
+            raise exc.VServerGroupNotFound()
+        return group
+
+    def _listener(self, lb: LoadBalancer, protocol: str, port: int) -> Listener:
+        listener = lb.listeners.get((protocol, port))
+        if listener is None:
+            raise exc.ListenerNotFound()
+        return listener
+
+    def _protocol_of(self, lb: LoadBalancer, port: int, protocol: str | None) -> str:
+        if protocol:
+            return protocol.upper()
+        # Without ListenerProtocol, SLB picks the only listener on that port.
+        found = [proto for proto, p in lb.listeners if p == port]
+        if len(found) != 1:
+            raise exc.ListenerNotFound()
+        return found[0]
+
+    # -- load balancers ------------------------------------------------------------------
+    def create_load_balancer(
+        self,
+        *,
+        name: str,
+        address_type: str,
+        vpc_id: str,
+        vswitch_id: str,
+        spec: str,
+        address: str,
+        tags: Mapping[str, str],
+        delete_protection: bool,
+        client_token: str = "",
+    ) -> LoadBalancer:
+        with self.lock:
+            # A repeated ClientToken (a retry after a lost reply) answers the same instance.
+            known = self.load_balancers.get(self.client_tokens.get(client_token, ""))
+            if client_token and known is not None:
+                return known
+            if address_type not in ("internet", "intranet"):
+                raise exc.InvalidParameter("The specified AddressType is not valid.")
+            if vpc_id and vpc_id != self.vpc_id:
+                raise exc.VpcIdNotFound()
+            if vswitch_id and vswitch_id not in self.vswitches:
+                raise exc.VSwitchIdNotFound()
+            if address_type == "intranet":
+                if not vswitch_id:
+                    raise exc.VSwitchIdNotFound(
+                        "An intranet load balancer needs a VSwitchId in a VPC."
+                    )
+                address = self._intranet_address(vswitch_id, address)
+            else:
+                if address:
+                    raise exc.InvalidParameter(
+                        "Address can only be specified for an intranet load balancer."
+                    )
+                address = f"47.96.{self._public_next // 250}.{self._public_next % 250 + 1}"
+                self._public_next += 1
+            lb = LoadBalancer(
+                id=_rand("lb-", 22),
+                name=name or _rand("auto_named_slb", 0),
+                address=address,
+                address_type=address_type,
+                vpc_id=self.vpc_id if vswitch_id else vpc_id,
+                vswitch_id=vswitch_id,
+                spec=spec,
+                created=self.clock().strftime("%Y-%m-%dT%H:%MZ"),
+                delete_protection=delete_protection,
+                tags=dict(tags),
+            )
+            self.load_balancers[lb.id] = lb
+            if client_token:
+                self.client_tokens[client_token] = lb.id
+            return lb
+
+    def _intranet_address(self, vswitch_id: str, address: str) -> str:
+        cidr = self.vswitches[vswitch_id]
+        taken = {lb.address for lb in self.load_balancers.values()}
+        taken |= {i.private_ip for i in self.instances.values()}
+        if address:
+            try:
+                wanted = ipaddress.ip_address(address)
+            except ValueError as error:
+                raise exc.InvalidAddress("The specified Address is not valid.") from error
+            if wanted not in cidr:
+                raise exc.InvalidAddress()
+            if address in taken:
+                raise exc.AddressAlreadyUsed()
+            return address
+        for host in list(cidr.hosts())[100:]:
+            if str(host) not in taken:
+                return str(host)
+        raise exc.InvalidParameter("The vSwitch has no free address.")
+
+    def describe_load_balancers(
+        self,
+        *,
+        ids: list[str],
+        tags: Mapping[str, str],
+        address_type: str,
+        page: int,
+        size: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self.lock:
+            found = [
+                lb
+                for lb in self.load_balancers.values()
+                if (not ids or lb.id in ids)
+                and all(lb.tags.get(k) == v for k, v in tags.items())
+                and (not address_type or lb.address_type == address_type)
+            ]
+            chunk = found[(page - 1) * size : page * size]
+            return [self._lb_summary(lb) for lb in chunk], len(found)
+
+    def _lb_summary(self, lb: LoadBalancer) -> dict[str, Any]:
+        return {
+            "LoadBalancerId": lb.id,
+            "LoadBalancerName": lb.name,
+            "LoadBalancerStatus": "active",
+            "Address": lb.address,
+            "AddressType": lb.address_type,
+            "AddressIPVersion": "ipv4",
+            "RegionId": self.region,
+            "RegionIdAlias": self.region,
+            "VpcId": lb.vpc_id,
+            "VSwitchId": lb.vswitch_id,
+            "NetworkType": lb.network_type,
+            "LoadBalancerSpec": lb.spec,
+            "DeleteProtection": "on" if lb.delete_protection else "off",
+            "CreateTime": lb.created,
+            "PayType": "PayOnDemand",
+            "InternetChargeType": "paybytraffic",
+            "Tags": {"Tag": [{"TagKey": k, "TagValue": v} for k, v in lb.tags.items()]},
+        }
+
+    def describe_load_balancer_attribute(self, lb_id: str) -> dict[str, Any]:
+        with self.lock:
+            lb = self._lb(lb_id)
+            out = self._lb_summary(lb)
+            del out["Tags"]  # the attribute call does not carry tags on SLB
+            ordered = sorted(lb.listeners.values(), key=lambda li: (li.port, li.protocol))
+            out["ListenerPorts"] = {"ListenerPort": sorted({li.port for li in ordered})}
+            out["ListenerPortsAndProtocol"] = {
+                "ListenerPortAndProtocol": [
+                    {"ListenerPort": li.port, "ListenerProtocol": li.protocol.lower()}
+                    for li in ordered
+                ]
+            }
+            out["BackendServers"] = {"BackendServer": []}
+            return out
+
+    def set_delete_protection(self, lb_id: str, value: str) -> None:
+        if value not in ("on", "off"):
+            raise exc.InvalidParameter("The specified DeleteProtection is not valid.")
+        with self.lock:
+            self._lb(lb_id).delete_protection = value == "on"
+
+    def delete_load_balancer(self, lb_id: str) -> None:
+        with self.lock:
+            lb = self._lb(lb_id)
+            if lb.delete_protection:
+                raise exc.DeleteProtectionEnabled()
+            del self.load_balancers[lb_id]
+            for group_id in [g.id for g in self.vserver_groups.values() if g.lb_id == lb_id]:
+                del self.vserver_groups[group_id]
+
+    # -- tags ----------------------------------------------------------------------------
+    def tag_resources(self, resource_ids: list[str], tags: Mapping[str, str]) -> None:
+        with self.lock:
+            lbs = [self._lb(i) for i in resource_ids]
+            for lb in lbs:
+                lb.tags.update(tags)
+
+    def list_tag_resources(
+        self, resource_ids: list[str], tags: Mapping[str, str]
+    ) -> list[dict[str, str]]:
+        with self.lock:
+            if not resource_ids and not tags:
+                raise exc.MissingParameter("ResourceId")
+            out: list[dict[str, str]] = []
+            for lb in self.load_balancers.values():
+                if resource_ids and lb.id not in resource_ids:
+                    continue
+                if not all(lb.tags.get(k) == v for k, v in tags.items()):
+                    continue
+                out.extend(
+                    {"ResourceId": lb.id, "ResourceType": "instance", "TagKey": k, "TagValue": v}
+                    for k, v in lb.tags.items()
+                )
+            return out
+
+    # -- vserver groups ------------------------------------------------------------------
+    def _check_backends(self, backends: list[Backend]) -> None:
+        seen: set[tuple[str, int]] = set()
+        for backend in backends:
+            if not 1 <= backend.port <= 65535:
+                raise exc.InvalidParameter("The specified Port of a backend server is not valid.")
+            if not 0 <= backend.weight <= 100:
+                raise exc.InvalidParameter("The specified Weight is not valid.")
+            if backend.key() in seen:
+                raise exc.BackendServerDuplicated()
+            seen.add(backend.key())
+            if backend.type == "ecs":
+                instance = self.instances.get(backend.server_id)
+                if instance is None:
+                    raise exc.BackendServerNotExist(
+                        f"The specified backend server {backend.server_id} does not exist."
+                    )
+                if backend.server_ip and backend.server_ip != instance.private_ip:
+                    raise exc.InvalidParameter("The ServerIp does not belong to the instance.")
+            elif backend.type == "eni":
+                try:
+                    ip = ipaddress.ip_address(backend.server_ip)
+                except ValueError as error:
+                    raise exc.InvalidParameter(
+                        "An eni backend server needs a valid ServerIp."
+                    ) from error
+                if ip not in self.vpc_cidr:
+                    raise exc.BackendServerNotExist(
+                        f"The backend address {backend.server_ip} is not in the VPC."
+                    )
+            else:
+                raise exc.InvalidParameter("The specified Type of a backend server is not valid.")
+
+    def create_vserver_group(
+        self, lb_id: str, name: str, backends: list[Backend], tags: Mapping[str, str]
+    ) -> VServerGroup:
+        with self.lock:
+            self._lb(lb_id)
+            self._check_backends(backends)
+            group = VServerGroup(
+                id=_rand("rsp-", 14), lb_id=lb_id, name=name, backends=backends, tags=dict(tags)
+            )
+            self.vserver_groups[group.id] = group
+            return group
+
+    def describe_vserver_groups(self, lb_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            lb = self._lb(lb_id)
+            out = []
+            for group in self.vserver_groups.values():
+                if group.lb_id != lb_id:
+                    continue
+                users = [
+                    {"Port": li.port, "Protocol": li.protocol.lower()}
+                    for li in lb.listeners.values()
+                    if li.vserver_group_id == group.id
+                ]
+                out.append(
+                    {
+                        "VServerGroupId": group.id,
+                        "VServerGroupName": group.name,
+                        "ServerCount": len(group.backends),
+                        "AssociatedObjects": {"Listeners": {"Listener": users}},
+                        "Tags": {
+                            "Tag": [{"TagKey": k, "TagValue": v} for k, v in group.tags.items()]
+                        },
+                    }
+                )
+            return out
+
+    def describe_vserver_group(self, group_id: str) -> VServerGroup:
+        with self.lock:
+            group = self._group(group_id)
+            return VServerGroup(
+                id=group.id,
+                lb_id=group.lb_id,
+                name=group.name,
+                backends=list(group.backends),
+                tags=dict(group.tags),
+            )
+
+    def add_backends(self, group_id: str, backends: list[Backend]) -> VServerGroup:
+        with self.lock:
+            group = self._group(group_id)
+            self._check_backends(group.backends + backends)
+            group.backends.extend(backends)
+            return group
+
+    def remove_backends(self, group_id: str, backends: list[Backend]) -> VServerGroup:
+        with self.lock:
+            group = self._group(group_id)
+            drop = {b.key() for b in backends}
+            present = {b.key() for b in group.backends}
+            if not drop <= present:
+                raise exc.BackendServerNotExist(
+                    "The specified backend server is not in the VServerGroup."
+                )
+            group.backends = [b for b in group.backends if b.key() not in drop]
+            return group
+
+    def delete_vserver_group(self, group_id: str) -> None:
+        with self.lock:
+            group = self._group(group_id)
+            lb = self.load_balancers.get(group.lb_id)
+            if lb is not None and any(
+                li.vserver_group_id == group_id for li in lb.listeners.values()
+            ):
+                raise exc.RspoolVipExist()
+            del self.vserver_groups[group_id]
+
+    # -- listeners -----------------------------------------------------------------------
+    @staticmethod
+    def _listener_config(protocol: str, params: Mapping[str, str], base: dict[str, Any]) -> None:
+        defaults = _TCP_DEFAULTS if protocol == "TCP" else _UDP_DEFAULTS
+        for raw_key, value in params.items():
+            key = _ALIASES.get(raw_key, raw_key)
+            if key not in defaults:
+                continue
+            if key in _INT_ATTRS:
+                try:
+                    base[key] = int(value)
+                except ValueError as error:
+                    raise exc.InvalidParameter(f"The specified {key} is not valid.") from error
+            else:
+                base[key] = value
+        if base.get("PersistenceTimeout", 0) not in range(3601):
+            raise exc.InvalidParameter("The specified PersistenceTimeout is not valid.")
+        if base["HealthCheck"] not in ("on", "off"):
+            raise exc.InvalidParameter("The specified HealthCheck is not valid.")
+        if protocol == "TCP" and base["HealthCheckType"] not in ("tcp", "http"):
+            raise exc.InvalidParameter("The specified HealthCheckType is not valid.")
+
+    def create_listener(
+        self,
+        lb_id: str,
+        protocol: str,
+        port: int,
+        vserver_group_id: str,
+        params: Mapping[str, str],
+    ) -> None:
+        with self.lock:
+            lb = self._lb(lb_id)
+            if not 1 <= port <= 65535:
+                raise exc.InvalidParameter("The specified ListenerPort is not valid.")
+            if (protocol, port) in lb.listeners:
+                raise exc.ListenerAlreadyExists()
+            if vserver_group_id:
+                group = self._group(vserver_group_id)
+                if group.lb_id != lb_id:
+                    raise exc.VServerGroupNotFound()
+            elif "BackendServerPort" not in params:
+                raise exc.MissingParameter("BackendServerPort")
+            config = dict(_TCP_DEFAULTS if protocol == "TCP" else _UDP_DEFAULTS)
+            self._listener_config(protocol, params, config)
+            lb.listeners[(protocol, port)] = Listener(
+                port=port, protocol=protocol, vserver_group_id=vserver_group_id, config=config
+            )
+
+    def set_listener(self, lb_id: str, protocol: str, port: int, params: Mapping[str, str]) -> None:
+        with self.lock:
+            lb = self._lb(lb_id)
+            listener = self._listener(lb, protocol, port)
+            group_id = params.get("VServerGroupId", "")
+            if group_id:
+                group = self._group(group_id)
+                if group.lb_id != lb_id:
+                    raise exc.VServerGroupNotFound()
+            config = dict(listener.config)
+            self._listener_config(protocol, params, config)
+            listener.config = config
+            if group_id:
+                listener.vserver_group_id = group_id
+
+    def listener_action(self, lb_id: str, port: int, protocol: str | None, verb: str) -> None:
+        with self.lock:
+            lb = self._lb(lb_id)
+            proto = self._protocol_of(lb, port, protocol)
+            listener = self._listener(lb, proto, port)
+            if verb == "start":
+                listener.status = "running"
+            elif verb == "stop":
+                listener.status = "stopped"
+            else:
+                del lb.listeners[(proto, port)]
+
+    def describe_listeners(
+        self, lb_ids: list[str], protocol: str, port: int | None
+    ) -> list[dict[str, Any]]:
+        with self.lock:
+            if not lb_ids:
+                raise exc.MissingParameter("LoadBalancerId")
+            out = []
+            for lb_id in lb_ids:
+                lb = self._lb(lb_id)
+                for listener in sorted(
+                    lb.listeners.values(), key=lambda li: (li.port, li.protocol)
+                ):
+                    if protocol and listener.protocol != protocol.upper():
+                        continue
+                    if port is not None and listener.port != port:
+                        continue
+                    out.append(self._listener_api(lb, listener))
+            return out
+
+    @staticmethod
+    def _listener_api(lb: LoadBalancer, listener: Listener) -> dict[str, Any]:
+        config = dict(listener.config)
+        out: dict[str, Any] = {
+            "LoadBalancerId": lb.id,
+            "ListenerPort": listener.port,
+            "ListenerProtocol": listener.protocol.lower(),
+            "Status": listener.status,
+            "VServerGroupId": listener.vserver_group_id,
+            "Bandwidth": config.pop("Bandwidth"),
+            "Scheduler": config.pop("Scheduler"),
+            "Description": config.pop("Description"),
+        }
+        key = "TCPListenerConfig" if listener.protocol == "TCP" else "UDPListenerConfig"
+        out[key] = config
+        return out
+
+
+def parse_tags_json(raw: str) -> dict[str, str]:
+    """``[{"TagKey":"k","TagValue":"v"}, ...]`` (DescribeLoadBalancers' Tags) to a dict."""
+    try:
+        items = json.loads(raw)
+    except ValueError as error:
+        raise exc.InvalidParameter("The specified Tags is not valid JSON.") from error
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list):
+        raise exc.InvalidParameter("The specified Tags is not valid.")
+    out: dict[str, str] = {}
+    for item in items:
+        if not isinstance(item, dict) or "TagKey" not in item:
+            raise exc.InvalidParameter("The specified Tags is not valid.")
+        out[str(item["TagKey"])] = str(item.get("TagValue", ""))
+    return out

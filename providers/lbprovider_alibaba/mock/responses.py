@@ -1,0 +1,296 @@
+"""Thin parameter parsing: one function per SLB action, from flat RPC parameters to model calls.
+
+Each returns the JSON body (without ``RequestId``, which the server adds).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lbprovider_alibaba.mock import exceptions as exc
+from lbprovider_alibaba.mock.models import Backend, SlbBackend, parse_tags_json
+
+Params = Mapping[str, str]
+Handler = Callable[[SlbBackend, Params], dict[str, Any]]
+
+
+def _required(params: Params, name: str) -> str:
+    value = params.get(name, "")
+    if not value:
+        raise exc.MissingParameter(name)
+    return value
+
+
+def _int(params: Params, name: str, default: int | None = None) -> int:
+    raw = params.get(name, "")
+    if not raw:
+        if default is None:
+            raise exc.MissingParameter(name)
+        return default
+    try:
+        return int(raw)
+    except ValueError as error:
+        raise exc.InvalidParameter(f"The specified {name} is not valid.") from error
+
+
+def _repeat(params: Params, prefix: str) -> list[str]:
+    """``Prefix.1``, ``Prefix.2``... in index order."""
+    pattern = re.compile(rf"^{re.escape(prefix)}\.(\d+)$")
+    found = sorted(
+        (int(m.group(1)), value) for key, value in params.items() if (m := pattern.match(key))
+    )
+    return [value for _, value in found]
+
+
+def _tag_list(params: Params) -> dict[str, str]:
+    """``Tag.N.Key`` / ``Tag.N.Value`` pairs (the SDK's RepeatList form)."""
+    pattern = re.compile(r"^Tag\.(\d+)\.(Key|Value)$")
+    pairs: dict[int, dict[str, str]] = {}
+    for key, value in params.items():
+        if m := pattern.match(key):
+            pairs.setdefault(int(m.group(1)), {})[m.group(2)] = value
+    out: dict[str, str] = {}
+    for _, pair in sorted(pairs.items()):
+        if "Key" not in pair:
+            raise exc.MissingParameter("Tag.N.Key")
+        out[pair["Key"]] = pair.get("Value", "")
+    return out
+
+
+def _backends(params: Params) -> list[Backend]:
+    raw = _required(params, "BackendServers")
+    try:
+        items = json.loads(raw)
+    except ValueError as error:
+        raise exc.InvalidParameter("The specified BackendServers is not valid JSON.") from error
+    if not isinstance(items, list) or not items:
+        raise exc.InvalidParameter("The specified BackendServers is not valid.")
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not item.get("ServerId"):
+            raise exc.MissingParameter("BackendServers.ServerId")
+        try:
+            out.append(
+                Backend(
+                    server_id=str(item["ServerId"]),
+                    port=int(item.get("Port", 0)),
+                    weight=int(item.get("Weight", 100)),
+                    type=str(item.get("Type", "ecs")),
+                    server_ip=str(item.get("ServerIp", "")),
+                )
+            )
+        except (TypeError, ValueError) as error:
+            raise exc.InvalidParameter("The specified BackendServers is not valid.") from error
+    return out
+
+
+def create_load_balancer(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    tags = _tag_list(p)
+    if p.get("Tags"):
+        tags.update(parse_tags_json(p["Tags"]))
+    lb = backend.create_load_balancer(
+        name=p.get("LoadBalancerName", ""),
+        address_type=p.get("AddressType", "internet"),
+        vpc_id=p.get("VpcId", ""),
+        vswitch_id=p.get("VSwitchId", ""),
+        spec=p.get("LoadBalancerSpec", ""),
+        address=p.get("Address", ""),
+        tags=tags,
+        delete_protection=p.get("DeleteProtection", "off") == "on",
+        client_token=p.get("ClientToken", ""),
+    )
+    return {
+        "LoadBalancerId": lb.id,
+        "LoadBalancerName": lb.name,
+        "Address": lb.address,
+        "AddressIPVersion": "ipv4",
+        "NetworkType": lb.network_type,
+        "VpcId": lb.vpc_id,
+        "VSwitchId": lb.vswitch_id,
+        "ResourceGroupId": "rg-default",
+    }
+
+
+def describe_load_balancers(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    ids = [i for i in p.get("LoadBalancerId", "").split(",") if i]
+    tags = parse_tags_json(p["Tags"]) if p.get("Tags") else {}
+    tags.update(_tag_list(p))
+    page = _int(p, "PageNumber", 1)
+    size = _int(p, "PageSize", 10)
+    if page < 1 or not 1 <= size <= 100:
+        raise exc.InvalidParameter("The specified PageNumber or PageSize is not valid.")
+    items, total = backend.describe_load_balancers(
+        ids=ids, tags=tags, address_type=p.get("AddressType", ""), page=page, size=size
+    )
+    return {
+        "TotalCount": total,
+        "PageNumber": page,
+        "PageSize": size,
+        "LoadBalancers": {"LoadBalancer": items},
+    }
+
+
+def describe_load_balancer_attribute(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    return backend.describe_load_balancer_attribute(_required(p, "LoadBalancerId"))
+
+
+def set_load_balancer_delete_protection(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    backend.set_delete_protection(_required(p, "LoadBalancerId"), _required(p, "DeleteProtection"))
+    return {}
+
+
+def delete_load_balancer(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    backend.delete_load_balancer(_required(p, "LoadBalancerId"))
+    return {}
+
+
+def tag_resources(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    ids = _repeat(p, "ResourceId")
+    if not ids:
+        raise exc.MissingParameter("ResourceId.N")
+    tags = _tag_list(p)
+    if not tags:
+        raise exc.MissingParameter("Tag.N.Key")
+    backend.tag_resources(ids, tags)
+    return {}
+
+
+def list_tag_resources(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    items = backend.list_tag_resources(_repeat(p, "ResourceId"), _tag_list(p))
+    return {"NextToken": "", "TagResources": {"TagResource": items}}
+
+
+def create_vserver_group(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    backends = _backends(p) if p.get("BackendServers") else []
+    group = backend.create_vserver_group(
+        _required(p, "LoadBalancerId"), p.get("VServerGroupName", ""), backends, _tag_list(p)
+    )
+    return {
+        "VServerGroupId": group.id,
+        "BackendServers": {"BackendServer": [b.to_api() for b in group.backends]},
+    }
+
+
+def describe_vserver_groups(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    groups = backend.describe_vserver_groups(_required(p, "LoadBalancerId"))
+    return {"VServerGroups": {"VServerGroup": groups}}
+
+
+def describe_vserver_group_attribute(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    group = backend.describe_vserver_group(_required(p, "VServerGroupId"))
+    return {
+        "VServerGroupId": group.id,
+        "VServerGroupName": group.name,
+        "LoadBalancerId": group.lb_id,
+        "BackendServers": {"BackendServer": [b.to_api() for b in group.backends]},
+    }
+
+
+def _group_reply(group_id: str, backends: list[Backend]) -> dict[str, Any]:
+    return {
+        "VServerGroupId": group_id,
+        "BackendServers": {"BackendServer": [b.to_api() for b in backends]},
+    }
+
+
+def add_vserver_group_backend_servers(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    group = backend.add_backends(_required(p, "VServerGroupId"), _backends(p))
+    return _group_reply(group.id, group.backends)
+
+
+def remove_vserver_group_backend_servers(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    group = backend.remove_backends(_required(p, "VServerGroupId"), _backends(p))
+    return _group_reply(group.id, group.backends)
+
+
+def delete_vserver_group(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    backend.delete_vserver_group(_required(p, "VServerGroupId"))
+    return {}
+
+
+def _create_listener(protocol: str) -> Handler:
+    def handler(backend: SlbBackend, p: Params) -> dict[str, Any]:
+        _int(p, "Bandwidth")  # mandatory on SLB (-1: by traffic)
+        backend.create_listener(
+            _required(p, "LoadBalancerId"),
+            protocol,
+            _int(p, "ListenerPort"),
+            p.get("VServerGroupId", ""),
+            p,
+        )
+        return {}
+
+    return handler
+
+
+def _set_listener(protocol: str) -> Handler:
+    def handler(backend: SlbBackend, p: Params) -> dict[str, Any]:
+        backend.set_listener(_required(p, "LoadBalancerId"), protocol, _int(p, "ListenerPort"), p)
+        return {}
+
+    return handler
+
+
+def _listener_verb(verb: str) -> Handler:
+    def handler(backend: SlbBackend, p: Params) -> dict[str, Any]:
+        backend.listener_action(
+            _required(p, "LoadBalancerId"),
+            _int(p, "ListenerPort"),
+            p.get("ListenerProtocol") or None,
+            verb,
+        )
+        return {}
+
+    return handler
+
+
+def describe_load_balancer_listeners(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    port = _int(p, "ListenerPort", 0) or None
+    listeners = backend.describe_listeners(
+        _repeat(p, "LoadBalancerId"), p.get("ListenerProtocol", ""), port
+    )
+    return {
+        "Listeners": listeners,
+        "TotalCount": len(listeners),
+        "MaxResults": _int(p, "MaxResults", 100),
+        "NextToken": "",
+    }
+
+
+ACTIONS: dict[str, Handler] = {
+    "CreateLoadBalancer": create_load_balancer,
+    "DescribeLoadBalancers": describe_load_balancers,
+    "DescribeLoadBalancerAttribute": describe_load_balancer_attribute,
+    "SetLoadBalancerDeleteProtection": set_load_balancer_delete_protection,
+    "DeleteLoadBalancer": delete_load_balancer,
+    "TagResources": tag_resources,
+    "ListTagResources": list_tag_resources,
+    "CreateVServerGroup": create_vserver_group,
+    "DescribeVServerGroups": describe_vserver_groups,
+    "DescribeVServerGroupAttribute": describe_vserver_group_attribute,
+    "AddVServerGroupBackendServers": add_vserver_group_backend_servers,
+    "RemoveVServerGroupBackendServers": remove_vserver_group_backend_servers,
+    "DeleteVServerGroup": delete_vserver_group,
+    "CreateLoadBalancerTCPListener": _create_listener("TCP"),
+    "CreateLoadBalancerUDPListener": _create_listener("UDP"),
+    "SetLoadBalancerTCPListenerAttribute": _set_listener("TCP"),
+    "SetLoadBalancerUDPListenerAttribute": _set_listener("UDP"),
+    "StartLoadBalancerListener": _listener_verb("start"),
+    "StopLoadBalancerListener": _listener_verb("stop"),
+    "DeleteLoadBalancerListener": _listener_verb("delete"),
+    "DescribeLoadBalancerListeners": describe_load_balancer_listeners,
+}
+
+
+def dispatch(backend: SlbBackend, method: str, params: Params) -> dict[str, Any]:
+    """Authenticate, count, inject faults, then run the action."""
+    backend.authenticate(method, params)
+    action = params.get("Action", "")
+    handler = ACTIONS.get(action)
+    if handler is None:
+        raise exc.InvalidActionNotFound()
+    backend.before_action(action, params)
+    return handler(backend, params)

@@ -1,0 +1,1 @@
+"""lbprovider provider for Tencent Cloud (CLB through tencentcloud-sdk-python-clb)."""

@@ -1,0 +1,742 @@
+"""State and rules of the mock CLB: load balancers, listeners, targets, async tasks.
+
+``ClbBackend`` is the whole mock cloud: one region, one seeded VPC and subnet,
+seeded CVM instances, and the CLB objects created through the API.  It also
+verifies TC3-HMAC-SHA256 signatures (with an injectable clock) and carries the
+test-only knobs (fault injection, latency, held or failed tasks, counters).
+
+Writes are asynchronous like the real CLB: a write is validated at once, then
+applied when its task completes (after ``task_delay`` seconds, unless held);
+while a task runs, any other write on the same load balancer fails with
+``FailedOperation.ResourceInOperating``.  Tasks advance lazily, on each call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import random
+import string
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lbprovider_tencent.mock import exceptions as exc
+
+SERVICE = "clb"
+API_VERSION = "2018-03-17"
+MAX_SKEW_SECONDS = 300
+TASK_RUNNING, TASK_SUCCEEDED, TASK_FAILED = 2, 0, 1
+LB_CREATING, LB_NORMAL = 0, 1
+PROTOCOLS = ("TCP", "UDP", "TCP_SSL", "HTTP", "HTTPS", "QUIC")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instance:
+    """A seeded CVM instance."""
+
+    instance_id: str
+    node_name: str
+    zone: str
+    private_ip: str
+
+
+@dataclass(slots=True, kw_only=True)
+class TargetState:
+    """One registered backend: a CVM instance or an ENI IP, with a port."""
+
+    instance_id: str = ""
+    eni_ip: str = ""
+    port: int
+    weight: int = 10
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.instance_id, self.eni_ip, self.port)
+
+
+@dataclass(slots=True, kw_only=True)
+class ListenerState:
+    """A layer-4 listener and its targets."""
+
+    listener_id: str
+    name: str
+    port: int
+    protocol: str
+    session_expire_time: int = 0
+    health_check: dict[str, Any] = field(default_factory=dict)
+    targets: list[TargetState] = field(default_factory=list)
+    created: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class LoadBalancerState:
+    """A CLB instance."""
+
+    lb_id: str
+    name: str
+    lb_type: str
+    vpc_id: str
+    subnet_id: str
+    vips: list[str]
+    tags: dict[str, str]
+    status: int = LB_CREATING
+    listeners: dict[str, ListenerState] = field(default_factory=dict)
+    created: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class Task:
+    """An asynchronous operation; ``apply`` runs when it completes successfully."""
+
+    task_id: str
+    lb_ids: tuple[str, ...]
+    done_at: float
+    apply: Callable[[], None]
+    on_failure: Callable[[], None] | None = None
+    status: int = TASK_RUNNING
+    message: str = ""
+
+
+def _random_suffix(rng: random.Random, length: int = 8) -> str:
+    return "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(length))
+
+
+class ClbBackend:
+    """The mock cloud's state; every public method takes the lock."""
+
+    def __init__(
+        self,
+        *,
+        region: str = "ap-guangzhou",
+        zone: str | None = None,
+        instances: int = 2,
+        vpc_id: str = "vpc-mock0001",
+        vpc_cidr: str = "10.0.0.0/8",
+        subnet_id: str = "subnet-mock0001",
+        subnet_cidr: str = "10.0.1.0/24",
+        credentials: Mapping[str, str] | None = None,
+        task_delay: float = 0.3,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.region = region
+        self.zone = zone or f"{region}-3"
+        self.vpc_id = vpc_id
+        self.vpc_cidr = ipaddress.ip_network(vpc_cidr)
+        self.subnet_id = subnet_id
+        self.subnet_cidr = ipaddress.ip_network(subnet_cidr)
+        self.credentials: dict[str, str] = dict(
+            credentials
+            or {"AKIDmockTencentClb0000000000000000": "mockSecretKey0000000000000000000"}
+        )
+        self.task_delay = task_delay
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._rng = random.Random(f"{region}/{vpc_id}")
+        self.instances: dict[str, Instance] = {}
+        for index in range(1, instances + 1):
+            instance_id = f"ins-{_random_suffix(self._rng)}"
+            self.instances[instance_id] = Instance(
+                instance_id=instance_id,
+                node_name=f"tencent-node-{index}",
+                zone=self.zone,
+                private_ip=str(self.subnet_cidr.network_address + 9 + index),
+            )
+        self.load_balancers: dict[str, LoadBalancerState] = {}
+        self.tasks: dict[str, Task] = {}
+        self._client_tokens: dict[str, tuple[str, str]] = {}
+        self._public_ips = iter(ipaddress.ip_network("203.0.113.0/24").hosts())
+        # Test-only knobs.
+        self.hold_tasks = False
+        self._fail_next_tasks = 0
+        self._faults: list[tuple[str, str | None]] = []
+        self.latency = 0.0
+        self.content_type = "application/json"
+        self.calls: Counter[str] = Counter()
+        self.write_calls = 0
+        self.read_calls = 0
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The state lock (re-entrant): hold it while reading objects returned by describes."""
+        return self._lock
+
+    # ---- clock and signatures -------------------------------------------------
+
+    def now(self) -> float:
+        """Wall-clock seconds used for signature expiry (pinned by tests)."""
+        return self._clock() if self._clock is not None else time.time()
+
+    def set_clock(self, fixed: float | None) -> None:
+        """Pin the signature clock to ``fixed`` (None: real time again)."""
+        with self._lock:
+            self._clock = None if fixed is None else (lambda: fixed)
+
+    def verify_signature(self, method: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Check a TC3-HMAC-SHA256 request; raises the error the real API would."""
+        lower = {name.lower(): value for name, value in headers.items()}
+        auth = lower.get("authorization", "")
+        algorithm, _, rest = auth.partition(" ")
+        if algorithm != "TC3-HMAC-SHA256":
+            raise exc.InvalidAuthorizationError()
+        parts: dict[str, str] = {}
+        for item in rest.split(","):
+            key, sep, value = item.strip().partition("=")
+            if sep:
+                parts[key] = value
+        try:
+            secret_id, date, service, terminator = parts["Credential"].split("/")
+            signed_headers = parts["SignedHeaders"]
+            signature = parts["Signature"]
+            timestamp = int(lower["x-tc-timestamp"])
+        except (KeyError, ValueError) as error:
+            raise exc.InvalidAuthorizationError() from error
+        if terminator != "tc3_request" or service != SERVICE:
+            raise exc.InvalidAuthorizationError("credential scope must be <date>/clb/tc3_request")
+        if abs(self.now() - timestamp) > MAX_SKEW_SECONDS:
+            raise exc.SignatureExpireError()
+        secret_key = self.credentials.get(secret_id)
+        if secret_key is None:
+            raise exc.SecretIdNotFoundError()
+        if datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d") != date:
+            raise exc.SignatureFailureError("credential scope date does not match X-TC-Timestamp")
+        names = signed_headers.split(";")
+        if "content-type" not in names or "host" not in names:
+            raise exc.SignatureFailureError("content-type and host must be signed")
+        canonical_headers = "".join(f"{name}:{lower.get(name, '').strip()}\n" for name in names)
+        canonical_request = "\n".join(
+            (
+                method,
+                "/",
+                "",
+                canonical_headers,
+                signed_headers,
+                hashlib.sha256(body).hexdigest(),
+            )
+        )
+        string_to_sign = "\n".join(
+            (
+                "TC3-HMAC-SHA256",
+                str(timestamp),
+                f"{date}/{service}/tc3_request",
+                hashlib.sha256(canonical_request.encode()).hexdigest(),
+            )
+        )
+        signing_key = f"TC3{secret_key}".encode()
+        for part in (date, service, "tc3_request"):
+            signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
+        expected = hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            raise exc.SignatureFailureError()
+
+    # ---- test-only knobs ------------------------------------------------------
+
+    def inject_fault(self, code: str, *, count: int = 1, action: str | None = None) -> None:
+        """Answer the next ``count`` calls (of ``action``, or any) with error ``code``."""
+        with self._lock:
+            self._faults.extend([(code, action)] * count)
+
+    def fail_next_tasks(self, count: int = 1) -> None:
+        """The next ``count`` tasks to complete fail (their change is not applied)."""
+        with self._lock:
+            self._fail_next_tasks += count
+
+    def set_hold_tasks(self, hold: bool) -> None:
+        """While held, running tasks never complete."""
+        with self._lock:
+            self.hold_tasks = hold
+            if not hold:
+                now = time.monotonic()
+                for task in self.tasks.values():
+                    task.done_at = min(task.done_at, now)
+
+    def record_call(self, action: str) -> None:
+        """Count an authenticated call, then raise any injected fault for it."""
+        with self._lock:
+            self.calls[action] += 1
+            if action.startswith("Describe"):
+                self.read_calls += 1
+            else:
+                self.write_calls += 1
+            for index, (code, only) in enumerate(self._faults):
+                if only is None or only == action:
+                    del self._faults[index]
+                    raise exc.error_for(code)
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.write_calls = 0
+            self.read_calls = 0
+
+    def counters(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "write_calls": self.write_calls,
+                "read_calls": self.read_calls,
+                "calls": dict(self.calls),
+            }
+
+    def resources(self) -> dict[str, int]:
+        with self._lock:
+            self._advance_tasks()
+            listeners = [
+                listener
+                for lb in self.load_balancers.values()
+                for listener in lb.listeners.values()
+            ]
+            return {
+                "load_balancers": len(self.load_balancers),
+                "listeners": len(listeners),
+                "targets": sum(len(listener.targets) for listener in listeners),
+            }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole CLB state as plain data (admin ``/_admin/state``)."""
+        with self._lock:
+            self._advance_tasks()
+            return {
+                "load_balancers": [
+                    {
+                        "id": lb.lb_id,
+                        "name": lb.name,
+                        "type": lb.lb_type,
+                        "status": lb.status,
+                        "subnet_id": lb.subnet_id,
+                        "vips": list(lb.vips),
+                        "tags": dict(lb.tags),
+                        "listeners": [
+                            {
+                                "id": listener.listener_id,
+                                "name": listener.name,
+                                "port": listener.port,
+                                "protocol": listener.protocol,
+                                "session_expire_time": listener.session_expire_time,
+                                "health_check": dict(listener.health_check),
+                                "targets": [
+                                    {
+                                        "instance_id": t.instance_id,
+                                        "eni_ip": t.eni_ip,
+                                        "port": t.port,
+                                        "weight": t.weight,
+                                    }
+                                    for t in listener.targets
+                                ],
+                            }
+                            for listener in lb.listeners.values()
+                        ],
+                    }
+                    for lb in self.load_balancers.values()
+                ],
+                "tasks": {task.task_id: task.status for task in self.tasks.values()},
+            }
+
+    # ---- tasks ---------------------------------------------------------------
+
+    def _advance_tasks(self) -> None:
+        if self.hold_tasks:
+            return
+        now = time.monotonic()
+        for task in self.tasks.values():
+            if task.status != TASK_RUNNING or task.done_at > now:
+                continue
+            if self._fail_next_tasks > 0:
+                self._fail_next_tasks -= 1
+                task.status = TASK_FAILED
+                task.message = "task failed (injected)"
+                if task.on_failure is not None:
+                    task.on_failure()
+            else:
+                task.apply()
+                task.status = TASK_SUCCEEDED
+
+    def _start_task(
+        self,
+        lb_ids: tuple[str, ...],
+        apply: Callable[[], None],
+        on_failure: Callable[[], None] | None = None,
+    ) -> str:
+        task_id = str(uuid.uuid4())
+        self.tasks[task_id] = Task(
+            task_id=task_id,
+            lb_ids=lb_ids,
+            done_at=time.monotonic() + self.task_delay,
+            apply=apply,
+            on_failure=on_failure,
+        )
+        self._advance_tasks()  # a zero delay completes at once
+        return task_id
+
+    def _check_not_busy(self, lb_id: str) -> None:
+        for task in self.tasks.values():
+            if task.status == TASK_RUNNING and lb_id in task.lb_ids:
+                raise exc.ResourceInOperatingError()
+
+    def _writable_lb(self, lb_id: str) -> LoadBalancerState:
+        lb = self.load_balancers.get(lb_id)
+        if lb is None:
+            raise exc.LBIdNotFoundError(f"LoadBalancer {lb_id} does not exist")
+        self._check_not_busy(lb_id)
+        return lb
+
+    def describe_task_status(self, task_id: str) -> dict[str, Any]:
+        with self._lock:
+            self._advance_tasks()
+            task = self.tasks.get(task_id)
+            if task is None:
+                raise exc.InvalidParameterValueError(f"TaskId {task_id} does not exist")
+            return {"Status": task.status, "LoadBalancerIds": list(task.lb_ids)}
+
+    # ---- validation helpers --------------------------------------------------
+
+    def _check_eni_ip(self, ip: str) -> None:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError as error:
+            raise exc.InvalidParameterFormatError(f"EniIp {ip!r} is not an IP address") from error
+        if address not in self.vpc_cidr:
+            raise exc.InvalidParameterError(
+                f"EniIp {ip} is not in VPC {self.vpc_id} ({self.vpc_cidr})"
+            )
+
+    def _allocate_vip(self, requested: str | None) -> str:
+        used = {vip for lb in self.load_balancers.values() for vip in lb.vips}
+        used.update(instance.private_ip for instance in self.instances.values())
+        if requested:
+            try:
+                address = ipaddress.ip_address(requested)
+            except ValueError as error:
+                raise exc.InvalidParameterFormatError(f"Vip {requested!r} is not an IP") from error
+            if address not in self.subnet_cidr:
+                raise exc.InvalidParameterValueError(
+                    f"Vip {requested} is not in subnet {self.subnet_id} ({self.subnet_cidr})"
+                )
+            if requested in used:
+                raise exc.InvalidParameterValueError(f"Vip {requested} is already in use")
+            return requested
+        for host in self.subnet_cidr.hosts():
+            candidate = str(host)
+            if int(host) - int(self.subnet_cidr.network_address) >= 100 and candidate not in used:
+                return candidate
+        raise exc.InvalidParameterValueError(f"no free address left in subnet {self.subnet_id}")
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}-{_random_suffix(self._rng)}"
+
+    # ---- load balancers ------------------------------------------------------
+
+    def create_load_balancer(
+        self,
+        *,
+        lb_type: str,
+        vpc_id: str | None,
+        subnet_id: str | None,
+        name: str | None,
+        vip: str | None,
+        tags: dict[str, str],
+        client_token: str | None = None,
+    ) -> tuple[str, str, str]:
+        """Start creating a CLB; returns (lb id, deal name, task id)."""
+        with self._lock:
+            self._advance_tasks()
+            if client_token and client_token in self._client_tokens:
+                lb_id, task_id = self._client_tokens[client_token]
+                return lb_id, f"{task_id[:8]}-deal", task_id
+            if lb_type not in ("OPEN", "INTERNAL"):
+                raise exc.InvalidParameterValueError("LoadBalancerType must be OPEN or INTERNAL")
+            if vpc_id is not None and vpc_id != self.vpc_id:
+                raise exc.InvalidParameterError(f"VpcId {vpc_id} does not exist")
+            if lb_type == "INTERNAL":
+                if not subnet_id:
+                    raise exc.InvalidParameterValueError("SubnetId is required for INTERNAL")
+                if subnet_id != self.subnet_id:
+                    raise exc.InvalidParameterError(f"SubnetId {subnet_id} does not exist")
+                vips = [self._allocate_vip(vip)]
+            else:
+                if vip:
+                    raise exc.InvalidParameterValueError("Vip can only be given for INTERNAL")
+                vips = [str(next(self._public_ips))]
+            if name is not None and not 1 <= len(name) <= 60:
+                raise exc.InvalidParameterValueError("LoadBalancerName must be 1-60 characters")
+            lb_id = self._new_id("lb")
+            lb = LoadBalancerState(
+                lb_id=lb_id,
+                name=name or lb_id,
+                lb_type=lb_type,
+                vpc_id=self.vpc_id,
+                subnet_id=subnet_id or "",
+                vips=vips,
+                tags=dict(tags),
+                created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            )
+            self.load_balancers[lb_id] = lb
+
+            def done() -> None:
+                lb.status = LB_NORMAL
+
+            def failed() -> None:
+                self.load_balancers.pop(lb_id, None)
+
+            task_id = self._start_task((lb_id,), done, failed)
+            if client_token:
+                self._client_tokens[client_token] = (lb_id, task_id)
+            return lb_id, f"{task_id[:8]}-deal", task_id
+
+    def seed_load_balancer(self, *, lb_type: str = "OPEN", name: str = "pre-existing") -> str:
+        """Create a ready CLB outside the API (a user's pre-existing CLB, for reuse tests)."""
+        with self._lock:
+            vips = [
+                self._allocate_vip(None) if lb_type == "INTERNAL" else str(next(self._public_ips))
+            ]
+            lb_id = self._new_id("lb")
+            self.load_balancers[lb_id] = LoadBalancerState(
+                lb_id=lb_id,
+                name=name,
+                lb_type=lb_type,
+                vpc_id=self.vpc_id,
+                subnet_id=self.subnet_id if lb_type == "INTERNAL" else "",
+                vips=vips,
+                tags={},
+                status=LB_NORMAL,
+            )
+            return lb_id
+
+    def seed_listener(self, lb_id: str, *, port: int, protocol: str, name: str) -> str:
+        """Add a listener outside the API (one the user made by hand)."""
+        with self._lock:
+            listener_id = self._new_id("lbl")
+            self.load_balancers[lb_id].listeners[listener_id] = ListenerState(
+                listener_id=listener_id, name=name, port=port, protocol=protocol
+            )
+            return listener_id
+
+    def describe_load_balancers(
+        self,
+        *,
+        lb_ids: list[str] | None,
+        tag_filters: dict[str, list[str]],
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[LoadBalancerState]]:
+        with self._lock:
+            self._advance_tasks()
+            found = [
+                lb
+                for lb in self.load_balancers.values()
+                if (not lb_ids or lb.lb_id in lb_ids)
+                and all(lb.tags.get(key) in values for key, values in tag_filters.items())
+            ]
+            found.sort(key=lambda lb: lb.created + lb.lb_id)
+            return len(found), found[offset : offset + limit]
+
+    def delete_load_balancers(self, lb_ids: list[str]) -> str:
+        with self._lock:
+            self._advance_tasks()
+            for lb_id in lb_ids:
+                self._writable_lb(lb_id)
+
+            def done() -> None:
+                for lb_id in lb_ids:
+                    self.load_balancers.pop(lb_id, None)
+
+            return self._start_task(tuple(lb_ids), done)
+
+    def modify_load_balancer_attributes(self, lb_id: str, *, name: str | None) -> str:
+        with self._lock:
+            self._advance_tasks()
+            lb = self._writable_lb(lb_id)
+
+            def done() -> None:
+                if name:
+                    lb.name = name
+
+            return self._start_task((lb_id,), done)
+
+    # ---- listeners -----------------------------------------------------------
+
+    def create_listeners(
+        self,
+        lb_id: str,
+        *,
+        ports: list[int],
+        protocol: str,
+        names: list[str],
+        session_expire_time: int,
+        health_check: dict[str, Any],
+    ) -> tuple[list[str], str]:
+        with self._lock:
+            self._advance_tasks()
+            lb = self._writable_lb(lb_id)
+            if lb.status != LB_NORMAL:
+                raise exc.ResourceInOperatingError("the load balancer is still being created")
+            if protocol not in PROTOCOLS:
+                raise exc.InvalidParameterValueError(f"Protocol {protocol!r} is not supported")
+            if names and len(names) != len(ports):
+                raise exc.InvalidParameterValueError("ListenerNames must match Ports one to one")
+            if any(not 1 <= len(name) <= 80 for name in names):
+                raise exc.InvalidParameterValueError("ListenerNames must be 1-80 characters")
+            if len(set(ports)) != len(ports):
+                raise exc.PortCheckFailedError("duplicate port in Ports")
+            for port in ports:
+                if not 1 <= port <= 65535:
+                    raise exc.InvalidParameterValueError(f"port {port} out of range")
+                for listener in lb.listeners.values():
+                    if listener.port == port and listener.protocol == protocol:
+                        raise exc.PortCheckFailedError(
+                            f"{protocol} port {port} is already used by {listener.listener_id}"
+                        )
+            if session_expire_time and not 30 <= session_expire_time <= 3600:
+                raise exc.InvalidParameterValueError("SessionExpireTime must be 0 or in [30, 3600]")
+            new = [
+                ListenerState(
+                    listener_id=self._new_id("lbl"),
+                    name=names[index] if names else "",
+                    port=port,
+                    protocol=protocol,
+                    session_expire_time=session_expire_time,
+                    health_check=dict(health_check),
+                    created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                )
+                for index, port in enumerate(ports)
+            ]
+
+            def done() -> None:
+                for listener in new:
+                    lb.listeners[listener.listener_id] = listener
+
+            task_id = self._start_task((lb_id,), done)
+            return [listener.listener_id for listener in new], task_id
+
+    def _listener(self, lb: LoadBalancerState, listener_id: str) -> ListenerState:
+        listener = lb.listeners.get(listener_id)
+        if listener is None:
+            raise exc.ListenerIdNotFoundError(f"Listener {listener_id} does not exist")
+        return listener
+
+    def describe_listeners(
+        self,
+        lb_id: str,
+        *,
+        listener_ids: list[str] | None,
+        protocol: str | None,
+        port: int | None,
+    ) -> list[ListenerState]:
+        with self._lock:
+            self._advance_tasks()
+            lb = self.load_balancers.get(lb_id)
+            if lb is None:
+                raise exc.LBIdNotFoundError(f"LoadBalancer {lb_id} does not exist")
+            return [
+                listener
+                for listener in lb.listeners.values()
+                if (not listener_ids or listener.listener_id in listener_ids)
+                and (protocol is None or listener.protocol == protocol)
+                and (port is None or listener.port == port)
+            ]
+
+    def modify_listener(
+        self,
+        lb_id: str,
+        listener_id: str,
+        *,
+        name: str | None,
+        session_expire_time: int | None,
+        health_check: dict[str, Any] | None,
+    ) -> str:
+        with self._lock:
+            self._advance_tasks()
+            lb = self._writable_lb(lb_id)
+            listener = self._listener(lb, listener_id)
+            if session_expire_time and not 30 <= session_expire_time <= 3600:
+                raise exc.InvalidParameterValueError("SessionExpireTime must be 0 or in [30, 3600]")
+
+            def done() -> None:
+                if name is not None:
+                    listener.name = name
+                if session_expire_time is not None:
+                    listener.session_expire_time = session_expire_time
+                if health_check is not None:
+                    listener.health_check.update(health_check)
+
+            return self._start_task((lb_id,), done)
+
+    def delete_listener(self, lb_id: str, listener_id: str) -> str:
+        with self._lock:
+            self._advance_tasks()
+            lb = self._writable_lb(lb_id)
+            self._listener(lb, listener_id)
+
+            def done() -> None:
+                lb.listeners.pop(listener_id, None)
+
+            return self._start_task((lb_id,), done)
+
+    # ---- targets -------------------------------------------------------------
+
+    def _validate_targets(self, targets: list[TargetState]) -> None:
+        if not targets:
+            raise exc.MissingParameterError("Targets must not be empty")
+        for target in targets:
+            if bool(target.instance_id) == bool(target.eni_ip):
+                raise exc.InvalidParameterError(
+                    "each target needs exactly one of InstanceId, EniIp"
+                )
+            if target.instance_id and target.instance_id not in self.instances:
+                raise exc.InvalidParameterError(f"InstanceId {target.instance_id} does not exist")
+            if target.eni_ip:
+                self._check_eni_ip(target.eni_ip)
+            if not 1 <= target.port <= 65535:
+                raise exc.InvalidParameterValueError(f"target port {target.port} out of range")
+            if not 0 <= target.weight <= 100:
+                raise exc.InvalidParameterValueError("Weight must be in [0, 100]")
+
+    def register_targets(self, lb_id: str, listener_id: str, targets: list[TargetState]) -> str:
+        with self._lock:
+            self._advance_tasks()
+            lb = self._writable_lb(lb_id)
+            listener = self._listener(lb, listener_id)
+            self._validate_targets(targets)
+            existing = {target.key for target in listener.targets}
+            for target in targets:
+                if target.key in existing:
+                    raise exc.InvalidParameterError(f"target {target.key} is already registered")
+
+            def done() -> None:
+                listener.targets.extend(targets)
+
+            return self._start_task((lb_id,), done)
+
+    def deregister_targets(self, lb_id: str, listener_id: str, targets: list[TargetState]) -> str:
+        with self._lock:
+            self._advance_tasks()
+            lb = self._writable_lb(lb_id)
+            listener = self._listener(lb, listener_id)
+            self._validate_targets(targets)
+            existing = {target.key for target in listener.targets}
+            for target in targets:
+                if target.key not in existing:
+                    raise exc.InvalidParameterError(f"target {target.key} is not registered")
+            gone = {target.key for target in targets}
+
+            def done() -> None:
+                listener.targets[:] = [t for t in listener.targets if t.key not in gone]
+
+            return self._start_task((lb_id,), done)
+
+    def describe_targets(
+        self,
+        lb_id: str,
+        *,
+        listener_ids: list[str] | None,
+        protocol: str | None,
+        port: int | None,
+    ) -> list[ListenerState]:
+        return self.describe_listeners(
+            lb_id, listener_ids=listener_ids, protocol=protocol, port=port
+        )

@@ -1,0 +1,348 @@
+"""Thin request parsing and response rendering for the mock CLB (moto style).
+
+``ClbResponse.handle`` takes one HTTP request (method, headers, body), checks
+the signature and the common headers, dispatches ``X-TC-Action`` to the
+backend and renders Tencent's ``{"Response": {...}}`` envelope.  Errors are
+HTTP 200 with ``Response.Error``; the ``Content-Type`` is exactly
+``application/json`` because the SDK ignores an error body otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lbprovider_tencent.mock import exceptions as exc
+from lbprovider_tencent.mock.models import (
+    API_VERSION,
+    ClbBackend,
+    ListenerState,
+    LoadBalancerState,
+    TargetState,
+)
+
+Params = dict[str, Any]
+
+
+def _str(params: Params, name: str, *, required: bool = False) -> str | None:
+    value = params.get(name)
+    if value is None:
+        if required:
+            raise exc.MissingParameterError(f"The parameter `{name}` is missing")
+        return None
+    if not isinstance(value, str):
+        raise exc.InvalidParameterError(f"`{name}` must be a string")
+    return value
+
+
+def _int(params: Params, name: str, *, default: int | None = None) -> int | None:
+    value = params.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise exc.InvalidParameterError(f"`{name}` must be an integer")
+    return value
+
+
+def _list(params: Params, name: str) -> list[Any] | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise exc.InvalidParameterError(f"`{name}` must be an array")
+    return value
+
+
+def _str_list(params: Params, name: str) -> list[str] | None:
+    values = _list(params, name)
+    if values is not None and not all(isinstance(item, str) for item in values):
+        raise exc.InvalidParameterError(f"`{name}` must be an array of strings")
+    return values
+
+
+def _targets(params: Params) -> list[TargetState]:
+    targets = []
+    for item in _list(params, "Targets") or []:
+        if not isinstance(item, dict):
+            raise exc.InvalidParameterError("Targets must hold objects")
+        port = _int(item, "Port")
+        if port is None:
+            raise exc.MissingParameterError("The parameter `Targets.Port` is missing")
+        targets.append(
+            TargetState(
+                instance_id=_str(item, "InstanceId") or "",
+                eni_ip=_str(item, "EniIp") or "",
+                port=port,
+                weight=_int(item, "Weight", default=10) or 0,
+            )
+        )
+    return targets
+
+
+def _render_lb(lb: LoadBalancerState) -> Params:
+    return {
+        "LoadBalancerId": lb.lb_id,
+        "LoadBalancerName": lb.name,
+        "LoadBalancerType": lb.lb_type,
+        "Forward": 1,
+        "LoadBalancerVips": list(lb.vips),
+        "Status": lb.status,
+        "CreateTime": lb.created,
+        "VpcId": lb.vpc_id,
+        "SubnetId": lb.subnet_id,
+        "Tags": [{"TagKey": key, "TagValue": value} for key, value in lb.tags.items()],
+    }
+
+
+def _render_listener(listener: ListenerState) -> Params:
+    return {
+        "ListenerId": listener.listener_id,
+        "ListenerName": listener.name,
+        "Protocol": listener.protocol,
+        "Port": listener.port,
+        "SessionExpireTime": listener.session_expire_time,
+        "HealthCheck": dict(listener.health_check),
+        "Scheduler": "WRR",
+        "CreateTime": listener.created,
+    }
+
+
+def _render_backends(backend: ClbBackend, listener: ListenerState) -> Params:
+    targets = []
+    for target in listener.targets:
+        if target.instance_id:
+            instance = backend.instances[target.instance_id]
+            targets.append(
+                {
+                    "Type": "CVM",
+                    "InstanceId": target.instance_id,
+                    "Port": target.port,
+                    "Weight": target.weight,
+                    "PrivateIpAddresses": [instance.private_ip],
+                    "InstanceName": instance.node_name,
+                }
+            )
+        else:
+            # The API reports ENI targets by address (Backend has no EniIp field).
+            targets.append(
+                {
+                    "Type": "ENI",
+                    "InstanceId": "",
+                    "Port": target.port,
+                    "Weight": target.weight,
+                    "PrivateIpAddresses": [target.eni_ip],
+                }
+            )
+    return {
+        "ListenerId": listener.listener_id,
+        "Protocol": listener.protocol,
+        "Port": listener.port,
+        "Targets": targets,
+    }
+
+
+class ClbResponse:
+    """Dispatches signed CLB API calls to a :class:`ClbBackend`."""
+
+    def __init__(self, backend: ClbBackend) -> None:
+        self.backend = backend
+        self._actions: dict[str, Callable[[Params], Params]] = {
+            "CreateLoadBalancer": self.create_load_balancer,
+            "DescribeLoadBalancers": self.describe_load_balancers,
+            "DeleteLoadBalancer": self.delete_load_balancer,
+            "ModifyLoadBalancerAttributes": self.modify_load_balancer_attributes,
+            "CreateListener": self.create_listener,
+            "DescribeListeners": self.describe_listeners,
+            "ModifyListener": self.modify_listener,
+            "DeleteListener": self.delete_listener,
+            "RegisterTargets": self.register_targets,
+            "DeregisterTargets": self.deregister_targets,
+            "DescribeTargets": self.describe_targets,
+            "DescribeTaskStatus": self.describe_task_status,
+        }
+
+    def handle(
+        self, method: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One API call: (status, headers, body)."""
+        request_id = str(uuid.uuid4())
+        try:
+            if method != "POST":
+                raise exc.InvalidParameterError("only POST with a JSON body is supported")
+            self.backend.verify_signature(method, headers, body)
+            lower = {name.lower(): value for name, value in headers.items()}
+            if lower.get("x-tc-version") != API_VERSION:
+                raise exc.UnsupportedVersionError()
+            if lower.get("x-tc-region") != self.backend.region:
+                raise exc.UnsupportedRegionError(
+                    f"region {lower.get('x-tc-region')!r} is not served here "
+                    f"(this mock serves {self.backend.region})"
+                )
+            action = lower.get("x-tc-action", "")
+            handler = self._actions.get(action)
+            if handler is None:
+                raise exc.InvalidActionError(f"action {action!r} is not supported by this mock")
+            self.backend.record_call(action)
+            try:
+                params = json.loads(body or b"{}")
+            except ValueError as error:
+                raise exc.InvalidParameterFormatError("the body is not JSON") from error
+            if not isinstance(params, dict):
+                raise exc.InvalidParameterFormatError("the body must be a JSON object")
+            result = handler(params)
+            result["RequestId"] = result.get("RequestId", request_id)
+            payload: Params = {"Response": result}
+        except exc.ClbError as error:
+            payload = {
+                "Response": {
+                    "Error": {"Code": error.code, "Message": error.message},
+                    "RequestId": request_id,
+                }
+            }
+        data = json.dumps(payload).encode()
+        return 200, {"Content-Type": self.backend.content_type}, data
+
+    # ---- actions -------------------------------------------------------------
+
+    def create_load_balancer(self, params: Params) -> Params:
+        tags: dict[str, str] = {}
+        for item in _list(params, "Tags") or []:
+            if not isinstance(item, dict):
+                raise exc.InvalidParameterError("Tags must hold objects")
+            key = _str(item, "TagKey", required=True) or ""
+            tags[key] = _str(item, "TagValue") or ""
+        number = _int(params, "Number", default=1)
+        if number != 1:
+            raise exc.InvalidParameterValueError("this mock creates one load balancer per call")
+        lb_type = _str(params, "LoadBalancerType", required=True) or ""
+        lb_id, deal, task_id = self.backend.create_load_balancer(
+            lb_type=lb_type,
+            vpc_id=_str(params, "VpcId"),
+            subnet_id=_str(params, "SubnetId"),
+            name=_str(params, "LoadBalancerName"),
+            vip=_str(params, "Vip"),
+            tags=tags,
+            client_token=_str(params, "ClientToken"),
+        )
+        return {"LoadBalancerIds": [lb_id], "DealName": deal, "RequestId": task_id}
+
+    def describe_load_balancers(self, params: Params) -> Params:
+        tag_filters: dict[str, list[str]] = {}
+        for item in _list(params, "Filters") or []:
+            if not isinstance(item, dict):
+                raise exc.InvalidParameterError("Filters must hold objects")
+            name = _str(item, "Name", required=True) or ""
+            values = _str_list(item, "Values") or []
+            if not name.startswith("tag:"):
+                raise exc.InvalidParameterValueError(
+                    f"filter {name!r} is not supported by this mock"
+                )
+            tag_filters[name[4:]] = values
+        offset = _int(params, "Offset", default=0) or 0
+        limit = _int(params, "Limit", default=20) or 20
+        if not 0 < limit <= 100:
+            raise exc.InvalidParameterValueError("Limit must be in [1, 100]")
+        with self.backend.lock:
+            total, found = self.backend.describe_load_balancers(
+                lb_ids=_str_list(params, "LoadBalancerIds"),
+                tag_filters=tag_filters,
+                offset=offset,
+                limit=limit,
+            )
+            return {"TotalCount": total, "LoadBalancerSet": [_render_lb(lb) for lb in found]}
+
+    def delete_load_balancer(self, params: Params) -> Params:
+        lb_ids = _str_list(params, "LoadBalancerIds")
+        if not lb_ids:
+            raise exc.MissingParameterError("The parameter `LoadBalancerIds` is missing")
+        return {"RequestId": self.backend.delete_load_balancers(lb_ids)}
+
+    def modify_load_balancer_attributes(self, params: Params) -> Params:
+        lb_id = _str(params, "LoadBalancerId", required=True) or ""
+        task_id = self.backend.modify_load_balancer_attributes(
+            lb_id, name=_str(params, "LoadBalancerName")
+        )
+        return {"RequestId": task_id}
+
+    def create_listener(self, params: Params) -> Params:
+        lb_id = _str(params, "LoadBalancerId", required=True) or ""
+        ports = _list(params, "Ports")
+        if not ports or not all(isinstance(p, int) and not isinstance(p, bool) for p in ports):
+            raise exc.MissingParameterError("The parameter `Ports` is missing or not integers")
+        health = params.get("HealthCheck") or {}
+        if not isinstance(health, dict):
+            raise exc.InvalidParameterError("HealthCheck must be an object")
+        listener_ids, task_id = self.backend.create_listeners(
+            lb_id,
+            ports=ports,
+            protocol=_str(params, "Protocol", required=True) or "",
+            names=_str_list(params, "ListenerNames") or [],
+            session_expire_time=_int(params, "SessionExpireTime", default=0) or 0,
+            health_check=health,
+        )
+        return {"ListenerIds": listener_ids, "RequestId": task_id}
+
+    def describe_listeners(self, params: Params) -> Params:
+        lb_id = _str(params, "LoadBalancerId", required=True) or ""
+        with self.backend.lock:
+            found = self.backend.describe_listeners(
+                lb_id,
+                listener_ids=_str_list(params, "ListenerIds"),
+                protocol=_str(params, "Protocol"),
+                port=_int(params, "Port"),
+            )
+            listeners = [_render_listener(item) for item in found]
+            return {"Listeners": listeners, "TotalCount": len(listeners)}
+
+    def modify_listener(self, params: Params) -> Params:
+        health = params.get("HealthCheck")
+        if health is not None and not isinstance(health, dict):
+            raise exc.InvalidParameterError("HealthCheck must be an object")
+        task_id = self.backend.modify_listener(
+            _str(params, "LoadBalancerId", required=True) or "",
+            _str(params, "ListenerId", required=True) or "",
+            name=_str(params, "ListenerName"),
+            session_expire_time=_int(params, "SessionExpireTime"),
+            health_check=health,
+        )
+        return {"RequestId": task_id}
+
+    def delete_listener(self, params: Params) -> Params:
+        task_id = self.backend.delete_listener(
+            _str(params, "LoadBalancerId", required=True) or "",
+            _str(params, "ListenerId", required=True) or "",
+        )
+        return {"RequestId": task_id}
+
+    def register_targets(self, params: Params) -> Params:
+        task_id = self.backend.register_targets(
+            _str(params, "LoadBalancerId", required=True) or "",
+            _str(params, "ListenerId", required=True) or "",
+            _targets(params),
+        )
+        return {"RequestId": task_id}
+
+    def deregister_targets(self, params: Params) -> Params:
+        task_id = self.backend.deregister_targets(
+            _str(params, "LoadBalancerId", required=True) or "",
+            _str(params, "ListenerId", required=True) or "",
+            _targets(params),
+        )
+        return {"RequestId": task_id}
+
+    def describe_targets(self, params: Params) -> Params:
+        lb_id = _str(params, "LoadBalancerId", required=True) or ""
+        with self.backend.lock:
+            found = self.backend.describe_targets(
+                lb_id,
+                listener_ids=_str_list(params, "ListenerIds"),
+                protocol=_str(params, "Protocol"),
+                port=_int(params, "Port"),
+            )
+            return {"Listeners": [_render_backends(self.backend, item) for item in found]}
+
+    def describe_task_status(self, params: Params) -> Params:
+        task_id = _str(params, "TaskId", required=True) or ""
+        return self.backend.describe_task_status(task_id)

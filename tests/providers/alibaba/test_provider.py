@@ -1,0 +1,369 @@
+"""The Alibaba SLB provider against the mock SLB (signatures checked), through the real SDK."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aliyunsdkslb.request.v20140515 import (
+    CreateLoadBalancerRequest,
+    CreateLoadBalancerTCPListenerRequest,
+    CreateVServerGroupRequest,
+)
+from lbprovider_alibaba.annotations import ADDRESS_TYPE, LOADBALANCER_ID, SPEC, VSWITCH_ID
+from lbprovider_alibaba.provider import create
+from lbprovider_alibaba.settings import parse_settings
+
+from lbprovider.cloud import (
+    BackendMode,
+    CloudError,
+    HealthCheck,
+    InvalidService,
+    Protocol,
+    ProviderConfigError,
+    SessionAffinity,
+)
+from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_UID_TAG
+
+pytestmark = pytest.mark.providers
+
+Kit = Any  # the conftest's Kit (not importable under importlib mode)
+
+
+def _lbs(kit: Kit) -> list[dict[str, Any]]:
+    lbs: list[dict[str, Any]] = kit.state()["load_balancers"]
+    return lbs
+
+
+def _instance_ids(kit: Kit) -> set[str]:
+    return {i.provider_id.split(".", 1)[1] for i in kit.cloud.instances}
+
+
+def test_internet_service_gets_an_internet_slb_with_listeners_and_node_backends(kit: Kit) -> None:
+    provider = kit.provider()
+    service = kit.ref()
+    status = provider.ensure(kit.desired(service, kit.tcp(80, 30080), kit.tcp(443, 30443)))
+
+    (lb,) = _lbs(kit)
+    assert lb["AddressType"] == "internet"
+    tags = {t["TagKey"]: t["TagValue"] for t in lb["Tags"]["Tag"]}
+    assert tags[CLUSTER_TAG] == kit.cluster and tags[SERVICE_UID_TAG] == service.uid
+    assert status.lb_id == lb["LoadBalancerId"]
+    (ingress,) = status.ingress
+    assert (ingress.ip, ingress.ip_mode) == (lb["Address"], "VIP")
+    assert [(p.port, p.protocol) for p in ingress.ports] == [
+        (80, Protocol.TCP),
+        (443, Protocol.TCP),
+    ]
+    listeners = kit.listeners(lb["LoadBalancerId"])
+    assert set(listeners) == {("TCP", 80), ("TCP", 443)}
+    assert all(li["Status"] == "running" for li in listeners.values())
+    backends = kit.group_backends(listeners[("TCP", 80)]["VServerGroupId"])
+    assert backends == {(i, 30080, "ecs") for i in _instance_ids(kit)}
+    assert provider.get(service) == replace(status, warnings=())
+
+
+def test_intranet_service_uses_the_vswitch_and_the_requested_ip(kit: Kit) -> None:
+    service = kit.ref(annotations={ADDRESS_TYPE: "intranet", SPEC: "slb.s1.small"})
+    status = kit.provider().ensure(
+        kit.desired(service, kit.tcp(80, 30080), requested_ip="10.0.1.77")
+    )
+    (lb,) = _lbs(kit)
+    assert (lb["AddressType"], lb["Address"], lb["LoadBalancerSpec"]) == (
+        "intranet",
+        "10.0.1.77",
+        "slb.s1.small",
+    )
+    assert lb["VSwitchId"] == kit.cloud.backend.vswitch_id
+    assert status.ingress[0].ip == "10.0.1.77"
+    assert status.warnings == ()
+
+
+def test_intranet_without_any_vswitch_and_bad_annotations_are_invalid(kit: Kit) -> None:
+    settings = {k: v for k, v in kit.cloud.provider_settings().items() if k != "vswitch_id"}
+    provider = create(settings, cluster_name=kit.cluster)
+    intranet = kit.ref(annotations={ADDRESS_TYPE: "intranet"})
+    with pytest.raises(InvalidService, match="vSwitch"):
+        provider.ensure(kit.desired(intranet, kit.tcp(80, 30080)))
+    # The annotation alone is enough.
+    with_vsw = kit.ref(
+        annotations={ADDRESS_TYPE: "intranet", VSWITCH_ID: kit.cloud.backend.vswitch_id}
+    )
+    provider.ensure(kit.desired(with_vsw, kit.tcp(80, 30080)))
+    for bad in ({ADDRESS_TYPE: "public"}, {SPEC: "big"}, {LOADBALANCER_ID: "nope"}):
+        with pytest.raises(InvalidService):
+            provider.ensure(kit.desired(kit.ref(annotations=bad), kit.tcp(80, 30080)))
+    assert len(_lbs(kit)) == 1
+
+
+def test_requested_ip_on_internet_is_a_warning(kit: Kit) -> None:
+    status = kit.provider().ensure(
+        kit.desired(kit.ref(), kit.tcp(80, 30080), requested_ip="1.2.3.4")
+    )
+    assert any("loadBalancerIP" in w for w in status.warnings)
+    assert status.ingress[0].ip != "1.2.3.4"
+
+
+def test_tcp_and_udp_on_one_port_are_two_listeners_with_their_own_groups(kit: Kit) -> None:
+    status = kit.provider().ensure(kit.desired(kit.ref(), kit.tcp(53, 30053), kit.udp(53, 31053)))
+    listeners = kit.listeners(status.lb_id)
+    assert set(listeners) == {("TCP", 53), ("UDP", 53)}
+    tcp_group = listeners[("TCP", 53)]["VServerGroupId"]
+    udp_group = listeners[("UDP", 53)]["VServerGroupId"]
+    assert tcp_group != udp_group
+    assert {p for _, p, _ in kit.group_backends(udp_group)} == {31053}
+    assert {(p.port, p.protocol) for p in status.ingress[0].ports} == {
+        (53, Protocol.TCP),
+        (53, Protocol.UDP),
+    }
+
+
+def test_pod_ip_mode_uses_eni_backends(kit: Kit) -> None:
+    provider = kit.provider()
+    service = kit.ref()
+    wanted = kit.desired(
+        service,
+        kit.pods(80, Protocol.TCP, "10.0.2.10", "10.0.2.11"),
+        backend_mode=BackendMode.POD_IP,
+        nodes=(),
+    )
+    status = provider.ensure(wanted)
+    group = kit.listeners(status.lb_id)[("TCP", 80)]["VServerGroupId"]
+    assert kit.group_backends(group) == {("10.0.2.10", 8080, "eni"), ("10.0.2.11", 8080, "eni")}
+    # A pod goes away, another comes: one removal, one addition.
+    provider.update_backends(
+        replace(wanted, listeners=(kit.pods(80, Protocol.TCP, "10.0.2.11", "10.0.2.12"),))
+    )
+    assert kit.group_backends(group) == {("10.0.2.11", 8080, "eni"), ("10.0.2.12", 8080, "eni")}
+
+
+def test_a_restarted_provider_adopts_instead_of_duplicating(kit: Kit) -> None:
+    service = kit.ref()
+    wanted = kit.desired(service, kit.tcp(80, 30080), kit.udp(81, 30081))
+    first = kit.provider().ensure(wanted)
+    kit.cloud.backend.reset_counts()
+    second = kit.provider().ensure(wanted)  # a new instance: nothing in memory
+    assert second.lb_id == first.lb_id
+    assert len(_lbs(kit)) == 1
+    assert kit.cloud.backend.write_count() == 0
+
+
+def test_an_unchanged_service_costs_zero_writes(kit: Kit) -> None:
+    provider = kit.provider()
+    wanted = kit.desired(
+        kit.ref(),
+        kit.tcp(80, 30080),
+        kit.udp(80, 30081),
+        session_affinity=SessionAffinity(timeout_seconds=600),
+        health_check=HealthCheck(port=32000),
+    )
+    provider.ensure(wanted)
+    kit.cloud.backend.reset_counts()
+    provider.ensure(wanted)
+    provider.update_backends(wanted)
+    assert kit.cloud.backend.write_count() == 0
+    assert kit.cloud.backend.read_count() > 0
+
+
+def test_changes_are_applied_as_a_diff(kit: Kit) -> None:
+    provider = kit.provider()
+    service = kit.ref()
+    status = provider.ensure(kit.desired(service, kit.tcp(80, 30080), kit.tcp(8080, 30081)))
+    kit.cloud.backend.reset_counts()
+    one_node = kit.nodes()[:1]
+    provider.ensure(
+        kit.desired(
+            service,
+            kit.tcp(80, 30080),
+            nodes=one_node,
+            session_affinity=SessionAffinity(timeout_seconds=900),
+        )
+    )
+    writes = dict(kit.cloud.backend.writes)
+    assert writes == {
+        "DeleteLoadBalancerListener": 1,
+        "RemoveVServerGroupBackendServers": 1,
+        "SetLoadBalancerTCPListenerAttribute": 1,
+        "DeleteVServerGroup": 1,
+    }
+    (listener,) = kit.listeners(status.lb_id).values()
+    assert listener["TCPListenerConfig"]["PersistenceTimeout"] == 900
+    instance = one_node[0].provider_id.split(".", 1)[1]
+    assert kit.group_backends(listener["VServerGroupId"]) == {(instance, 30080, "ecs")}
+    assert kit.cloud.resources()["vserver_groups"] == 1
+
+
+def test_session_affinity_and_health_check(kit: Kit) -> None:
+    status = kit.provider().ensure(
+        kit.desired(
+            kit.ref(),
+            kit.tcp(80, 30080),
+            kit.udp(80, 30080),
+            session_affinity=SessionAffinity(),
+            health_check=HealthCheck(port=32100),
+        )
+    )
+    listeners = kit.listeners(status.lb_id)
+    tcp = listeners[("TCP", 80)]["TCPListenerConfig"]
+    assert (tcp["PersistenceTimeout"], tcp["HealthCheckType"], tcp["HealthCheckURI"]) == (
+        3600,
+        "http",
+        "/healthz",
+    )
+    assert tcp["HealthCheckConnectPort"] == 32100
+    joined = " ".join(status.warnings)
+    assert "exceeds" in joined and "UDP" in joined
+
+
+def test_nodes_of_other_clouds_are_not_targeted(kit: Kit) -> None:
+    stranger = replace(kit.nodes()[0], name="aws-node", provider_id="aws:///us-east-1a/i-abc")
+    status = kit.provider().ensure(
+        kit.desired(kit.ref(), kit.tcp(80, 30080), nodes=(*kit.nodes(), stranger))
+    )
+    group = kit.listeners(status.lb_id)[("TCP", 80)]["VServerGroupId"]
+    assert {s for s, _, _ in kit.group_backends(group)} == _instance_ids(kit)
+
+
+def _foreign_lb(kit: Kit) -> tuple[str, str]:
+    """A load balancer someone else made, with its own TCP 80 listener."""
+    client = kit.client()
+    lb_id = kit.call(client, CreateLoadBalancerRequest.CreateLoadBalancerRequest())[
+        "LoadBalancerId"
+    ]
+    group = CreateVServerGroupRequest.CreateVServerGroupRequest()
+    group.set_LoadBalancerId(lb_id)
+    group.set_VServerGroupName("theirs")
+    group_id = kit.call(client, group)["VServerGroupId"]
+    listener = CreateLoadBalancerTCPListenerRequest.CreateLoadBalancerTCPListenerRequest()
+    listener.set_LoadBalancerId(lb_id)
+    listener.set_ListenerPort(80)
+    listener.set_Bandwidth(-1)
+    listener.set_VServerGroupId(group_id)
+    kit.call(client, listener)
+    return lb_id, group_id
+
+
+def test_a_reused_load_balancer_is_never_deleted(kit: Kit) -> None:
+    lb_id, their_group = _foreign_lb(kit)
+    provider = kit.provider()
+    service = kit.ref(annotations={LOADBALANCER_ID: lb_id})
+    with pytest.raises(InvalidService, match="not managed"):
+        provider.ensure(kit.desired(service, kit.tcp(80, 30080)))
+    status = provider.ensure(kit.desired(service, kit.tcp(8080, 30080), kit.udp(8080, 30080)))
+    assert status.lb_id == lb_id
+    assert set(kit.listeners(lb_id)) == {("TCP", 80), ("TCP", 8080), ("UDP", 8080)}
+    assert provider.get(service) is not None
+
+    provider.delete(service)
+    assert [lb["LoadBalancerId"] for lb in _lbs(kit)] == [lb_id]
+    assert set(kit.listeners(lb_id)) == {("TCP", 80)}
+    assert [g["VServerGroupId"] for g in kit.state()["vserver_groups"]] == [their_group]
+    provider.delete(service)  # idempotent
+
+
+def test_delete_removes_everything_and_is_idempotent(kit: Kit) -> None:
+    provider = kit.provider(delete_protection=True)
+    service = kit.ref()
+    provider.ensure(kit.desired(service, kit.tcp(80, 30080), kit.udp(80, 30080)))
+    assert _lbs(kit)[0]["DeleteProtection"] == "on"
+    provider.delete(service)
+    assert kit.cloud.resources() == {"load_balancers": 0, "listeners": 0, "vserver_groups": 0}
+    assert provider.get(service) is None
+    provider.delete(service)
+
+
+def test_throttling_is_retried_then_succeeds(kit: Kit) -> None:
+    kit.cloud.backend.inject_fault("Throttling.User", count=2, actions=("CreateLoadBalancer",))
+    kit.cloud.backend.inject_fault("ServiceUnavailable", count=1, actions=("CreateVServerGroup",))
+    status = kit.provider().ensure(kit.desired(kit.ref(), kit.tcp(80, 30080)))
+    assert kit.cloud.backend.writes["CreateLoadBalancer"] == 3
+    assert kit.cloud.backend.writes["CreateVServerGroup"] == 2
+    assert [lb["LoadBalancerId"] for lb in _lbs(kit)] == [status.lb_id]
+
+
+def test_persistent_throttling_gives_up_with_a_cloud_error(kit: Kit) -> None:
+    kit.cloud.backend.inject_fault("Throttling.User", count=50)
+    with pytest.raises(CloudError, match=r"Throttling\.User"):
+        kit.provider().ensure(kit.desired(kit.ref(), kit.tcp(80, 30080)))
+    assert kit.cloud.backend.read_count() == 4  # bounded attempts
+
+
+def test_a_wrong_secret_is_a_cloud_error_without_the_secret(kit: Kit, tmp_path: Path) -> None:
+    secret = "Sup3rSecretValue"
+    credentials = tmp_path / "credentials.yaml"
+    credentials.write_text(
+        f"access_key_id: {kit.cloud.access_key_id}\naccess_key_secret: {secret}\n"
+    )
+    provider = kit.provider(credentials_file=str(credentials))
+    with pytest.raises(CloudError) as info:
+        provider.ensure(kit.desired(kit.ref(), kit.tcp(80, 30080)))
+    message = str(info.value)
+    assert "InvalidAccessKeySecret" in message
+    assert secret not in message and kit.cloud.access_key_id not in message
+    assert kit.cloud.resources()["load_balancers"] == 0
+
+
+def test_an_unreachable_endpoint_is_a_cloud_error(kit: Kit) -> None:
+    provider = kit.provider()
+    kit.cloud.stop()
+    with pytest.raises(CloudError, match=r"SDK\.HttpError"):
+        provider.get(kit.ref())
+
+
+def test_settings_are_validated(kit: Kit, tmp_path: Path) -> None:
+    good = kit.cloud.provider_settings()
+    with pytest.raises(ProviderConfigError, match="'region'"):
+        create({k: v for k, v in good.items() if k != "region"}, cluster_name="c")
+    with pytest.raises(ProviderConfigError, match="zone"):
+        create({**good, "zone": "x"}, cluster_name="c")
+    with pytest.raises(ProviderConfigError, match="'delete_protection'"):
+        create({**good, "delete_protection": "yes"}, cluster_name="c")
+    with pytest.raises(ProviderConfigError, match="'address_type'"):
+        create({**good, "address_type": "public"}, cluster_name="c")
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"access_key_id": "x"}))
+    with pytest.raises(ProviderConfigError, match="credentials_file"):
+        create({**good, "credentials_file": str(empty)}, cluster_name="c")
+    with pytest.raises(ProviderConfigError, match="credentials_file"):
+        create({**good, "credentials_file": str(tmp_path / "missing")}, cluster_name="c")
+
+
+def test_the_sandbox_flow_ends_with_no_resources_left(kit: Kit) -> None:
+    provider = kit.provider()
+    services = [kit.ref(name=f"svc-{n}") for n in range(3)]
+    for service in services:
+        provider.ensure(kit.desired(service, kit.tcp(80, 30080), kit.udp(53, 30053)))
+    assert kit.cloud.resources() == {"load_balancers": 3, "listeners": 6, "vserver_groups": 6}
+    for service in services:
+        provider.delete(service)
+    assert kit.cloud.resources() == {"load_balancers": 0, "listeners": 0, "vserver_groups": 0}
+
+
+def test_a_stopped_listener_is_started_again_with_one_write(kit: Kit) -> None:
+    provider = kit.provider()
+    wanted = kit.desired(kit.ref(), kit.tcp(80, 30080))
+    status = provider.ensure(wanted)
+    kit.cloud.backend.listener_action(status.lb_id, 80, "TCP", "stop")
+    kit.cloud.backend.reset_counts()
+    provider.ensure(wanted)
+    assert dict(kit.cloud.backend.writes) == {"StartLoadBalancerListener": 1}
+    assert kit.listeners(status.lb_id)[("TCP", 80)]["Status"] == "running"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "protocol"),
+    [
+        ("127.0.0.1:8080", "http"),
+        ("localhost:8080", "http"),
+        ("slb.cn-hangzhou.aliyuncs.com", "https"),
+        ("http://slb.internal:80", "http"),
+        ("https://127.0.0.1:8443", "https"),
+    ],
+)
+def test_the_endpoint_decides_the_protocol(endpoint: str, protocol: str) -> None:
+    settings = parse_settings({"region": "cn-hangzhou", "endpoint": endpoint})
+    assert settings.protocol == protocol
+    assert "://" not in (settings.endpoint_host or "")
