@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 from aliyunsdkcore.client import AcsClient
-from lbprovider_alibaba.mock import AlibabaMockCloud, start
-from lbprovider_alibaba.provider import AlibabaProvider, create
 
 from lbprovider.cloud import (
     DesiredLoadBalancer,
@@ -25,6 +23,8 @@ from lbprovider.cloud import (
     Protocol,
     ServiceRef,
 )
+from lbprovider_alibaba.mock import AlibabaMockCloud, start
+from lbprovider_alibaba.provider import AlibabaProvider, create
 
 CLUSTER = "test-cluster"
 REPO_ROOT = Path(__file__).resolve().parents[3]

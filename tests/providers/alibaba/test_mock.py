@@ -28,6 +28,7 @@ from aliyunsdkslb.request.v20140515 import (
     StartLoadBalancerListenerRequest,
     TagResourcesRequest,
 )
+
 from lbprovider_alibaba.mock import AlibabaMockCloud, SlbBackend, serve, start
 from lbprovider_alibaba.mock.models import sign, string_to_sign
 

@@ -13,9 +13,6 @@ from aliyunsdkslb.request.v20140515 import (
     CreateLoadBalancerTCPListenerRequest,
     CreateVServerGroupRequest,
 )
-from lbprovider_alibaba.annotations import ADDRESS_TYPE, LOADBALANCER_ID, SPEC, VSWITCH_ID
-from lbprovider_alibaba.provider import create
-from lbprovider_alibaba.settings import parse_settings
 
 from lbprovider.cloud import (
     BackendMode,
@@ -27,6 +24,9 @@ from lbprovider.cloud import (
     SessionAffinity,
 )
 from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_UID_TAG
+from lbprovider_alibaba.annotations import ADDRESS_TYPE, LOADBALANCER_ID, SPEC, VSWITCH_ID
+from lbprovider_alibaba.provider import create
+from lbprovider_alibaba.settings import parse_settings
 
 pytestmark = pytest.mark.providers
 

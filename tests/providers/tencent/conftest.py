@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
-from lbprovider_tencent.mock import TencentMockCloud, start
-from lbprovider_tencent.provider import TencentProvider, create
 from tencentcloud.clb.v20180317 import clb_client, models
 from tencentcloud.common import credential
 from tencentcloud.common.profile.client_profile import ClientProfile
@@ -32,6 +30,8 @@ from lbprovider.cloud import (
     RetryAfter,
     ServiceRef,
 )
+from lbprovider_tencent.mock import TencentMockCloud, start
+from lbprovider_tencent.provider import TencentProvider, create
 
 T = TypeVar("T")
 TASK_DELAY = 0.02

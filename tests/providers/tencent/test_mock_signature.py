@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
 from lbprovider_tencent.mock.models import ClbBackend
 from lbprovider_tencent.mock.server import MockClbServer
-from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 pytestmark = pytest.mark.providers
 

@@ -8,8 +8,6 @@ import threading
 from typing import Any
 
 import pytest
-from lbprovider_tencent.mock.models import ClbBackend
-from lbprovider_tencent.mock.server import MockClbServer
 
 from lbprovider.cloud import (
     CloudError,
@@ -24,6 +22,8 @@ from lbprovider.cloud import (
     SessionAffinity,
 )
 from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_NAME_TAG, SERVICE_UID_TAG
+from lbprovider_tencent.mock.models import ClbBackend
+from lbprovider_tencent.mock.server import MockClbServer
 
 pytestmark = pytest.mark.providers
 

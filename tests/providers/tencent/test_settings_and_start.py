@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lbprovider_tencent.provider import TencentProvider, create
-from lbprovider_tencent.settings import load_credentials, parse_settings
 
 from lbprovider.cloud import (
     DesiredLoadBalancer,
@@ -21,6 +19,8 @@ from lbprovider.cloud import (
     ServiceRef,
 )
 from lbprovider.cloud.registry import MOCK_CLOUD_GROUP, load
+from lbprovider_tencent.provider import TencentProvider, create
+from lbprovider_tencent.settings import load_credentials, parse_settings
 
 pytestmark = pytest.mark.providers
 

@@ -1,0 +1,551 @@
+"""The AWS provider: one Network Load Balancer per Service, reconciled by diff.
+
+Each ``ensure`` reads the NLB, its listeners, target groups, targets and the
+security group (all found by ownership tags), compares them with the local
+model (:mod:`lbprovider_aws.model`) and makes only the calls the difference
+needs: an unchanged Service costs zero write calls.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from lbprovider.cloud import (
+    CloudError,
+    DesiredLoadBalancer,
+    Ingress,
+    InvalidService,
+    LoadBalancerStatus,
+    ProviderConfigError,
+    RetryAfter,
+    ServiceRef,
+)
+from lbprovider.cloud.tags import SERVICE_UID_TAG
+from lbprovider_aws import aws_annotations, model, tags
+from lbprovider_aws.api import AwsApi, AwsError
+from lbprovider_aws.settings import AwsSettings, load_credentials, parse_settings
+
+log = logging.getLogger(__name__)
+
+TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
+TARGET_BATCH = 100  # targets per Register/DeregisterTargets call
+NOT_FOUND = frozenset({"LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound"})
+
+
+def create(settings: Mapping[str, Any], *, cluster_name: str) -> AwsProvider:
+    """The ``lbprovider.providers`` factory: validate ``settings`` and build the provider."""
+    if not isinstance(cluster_name, str) or not cluster_name.strip():
+        raise ProviderConfigError("aws provider: cluster_name must be a non-empty string")
+    parsed = parse_settings(settings)
+    credentials = load_credentials(parsed.credentials_file) if parsed.credentials_file else None
+    return AwsProvider(
+        settings=parsed,
+        cluster_name=cluster_name,
+        api=AwsApi(settings=parsed, credentials=credentials),
+    )
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _forward_arn(listener: Mapping[str, Any]) -> str | None:
+    for action in listener.get("DefaultActions", []):
+        if action.get("Type") == "forward":
+            arn = action.get("TargetGroupArn")
+            if arn:
+                return str(arn)
+            groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
+            if len(groups) == 1:
+                return str(groups[0]["TargetGroupArn"])
+    return None
+
+
+def _permissions(rules: Iterable[model.Rule]) -> list[dict[str, Any]]:
+    """IpPermissions for AuthorizeSecurityGroupIngress / Revoke, one entry per (proto, port)."""
+    grouped: dict[tuple[str, int], list[str]] = {}
+    for proto, port, cidr in rules:
+        grouped.setdefault((proto, port), []).append(cidr)
+    permissions = []
+    for (proto, port), cidrs in sorted(grouped.items()):
+        v4 = [{"CidrIp": c} for c in sorted(cidrs) if ":" not in c]
+        v6 = [{"CidrIpv6": c} for c in sorted(cidrs) if ":" in c]
+        entry: dict[str, Any] = {"IpProtocol": proto, "FromPort": port, "ToPort": port}
+        if v4:
+            entry["IpRanges"] = v4
+        if v6:
+            entry["Ipv6Ranges"] = v6
+        permissions.append(entry)
+    return permissions
+
+
+def _rules_of(group: Mapping[str, Any]) -> set[model.Rule]:
+    rules: set[model.Rule] = set()
+    for perm in group.get("IpPermissions", []):
+        proto = str(perm.get("IpProtocol", "")).lower()
+        port = int(perm.get("FromPort", -1))
+        for item in perm.get("IpRanges", []):
+            rules.add((proto, port, str(item["CidrIp"])))
+        for item in perm.get("Ipv6Ranges", []):
+            rules.add((proto, port, str(item["CidrIpv6"])))
+    return rules
+
+
+class AwsProvider:
+    """Network Load Balancers for one configured class (see the module docstring)."""
+
+    name = "aws"
+
+    def __init__(self, *, settings: AwsSettings, cluster_name: str, api: AwsApi) -> None:
+        self._settings = settings
+        self._cluster = cluster_name
+        self._api = api
+        self._vpc_by_subnet: dict[str, str] = {}
+
+    # -- lookups (reads only) -------------------------------------------------------------
+
+    def _owned(self, arns: list[str], ref: ServiceRef) -> set[str]:
+        owned: set[str] = set()
+        for batch in _chunks(arns, TAG_BATCH):
+            result = self._api.call(self._api.elbv2, "describe_tags", ResourceArns=batch)
+            for item in result.get("TagDescriptions", []):
+                if tags.is_owned_by(tags.from_aws(item.get("Tags")), ref):
+                    owned.add(str(item["ResourceArn"]))
+        return owned
+
+    def _find_lb(self, ref: ServiceRef) -> dict[str, Any] | None:
+        """Our NLB: the deterministic name first (cheap), then any NLB carrying our tags."""
+        try:
+            named = self._api.call(
+                self._api.elbv2, "describe_load_balancers", Names=[tags.load_balancer_name(ref)]
+            ).get("LoadBalancers", [])
+        except AwsError as exc:
+            if exc.code not in NOT_FOUND:
+                raise
+            named = []
+        candidates = [lb for lb in named if lb.get("Type") == "network"]
+        owned = self._owned([lb["LoadBalancerArn"] for lb in candidates], ref)
+        if not owned:
+            everything = self._api.pages(
+                self._api.elbv2, "describe_load_balancers", "LoadBalancers"
+            )
+            candidates = [lb for lb in everything if lb.get("Type") == "network"]
+            owned = self._owned([lb["LoadBalancerArn"] for lb in candidates], ref)
+        for lb in candidates:
+            if lb["LoadBalancerArn"] in owned:
+                return dict(lb)
+        return None
+
+    def _lb_tags(self, arn: str) -> dict[str, str]:
+        result = self._api.call(self._api.elbv2, "describe_tags", ResourceArns=[arn])
+        for item in result.get("TagDescriptions", []):
+            return tags.from_aws(item.get("Tags"))
+        return {}
+
+    def _find_target_groups(self, ref: ServiceRef) -> dict[str, dict[str, Any]]:
+        """Our target groups by name (narrowed by name prefix, decided by tags)."""
+        prefix = tags.target_group_prefix(ref)
+        groups = [
+            tg
+            for tg in self._api.pages(self._api.elbv2, "describe_target_groups", "TargetGroups")
+            if str(tg.get("TargetGroupName", "")).startswith(prefix)
+        ]
+        owned = self._owned([tg["TargetGroupArn"] for tg in groups], ref)
+        return {tg["TargetGroupName"]: dict(tg) for tg in groups if tg["TargetGroupArn"] in owned}
+
+    def _find_security_group(self, ref: ServiceRef) -> dict[str, Any] | None:
+        groups = self._api.call(
+            self._api.ec2,
+            "describe_security_groups",
+            Filters=[
+                {"Name": f"tag:{tags.CLUSTER_TAG}", "Values": [ref.cluster]},
+                {"Name": f"tag:{SERVICE_UID_TAG}", "Values": [ref.uid]},
+            ],
+        ).get("SecurityGroups", [])
+        return dict(groups[0]) if groups else None
+
+    def _listeners(self, lb_arn: str) -> list[dict[str, Any]]:
+        try:
+            return self._api.pages(
+                self._api.elbv2, "describe_listeners", "Listeners", LoadBalancerArn=lb_arn
+            )
+        except AwsError as exc:
+            if exc.code in NOT_FOUND:
+                return []
+            raise
+
+    def _registered(self, tg_arn: str) -> set[model.Target]:
+        result = self._api.call(self._api.elbv2, "describe_target_health", TargetGroupArn=tg_arn)
+        found: set[model.Target] = set()
+        for item in result.get("TargetHealthDescriptions", []):
+            if item.get("TargetHealth", {}).get("State") == "draining":
+                continue  # already on its way out: not a current registration
+            target = item["Target"]
+            found.add((str(target["Id"]), int(target["Port"])))
+        return found
+
+    def _vpc_id(self, subnets: tuple[str, ...]) -> str:
+        if self._settings.vpc_id:
+            return self._settings.vpc_id
+        first = subnets[0]
+        if first not in self._vpc_by_subnet:
+            found = self._api.call(self._api.ec2, "describe_subnets", SubnetIds=[first])
+            for subnet in found.get("Subnets", []):
+                self._vpc_by_subnet[first] = str(subnet["VpcId"])
+            if first not in self._vpc_by_subnet:
+                raise InvalidService(f"subnet {first} not found")
+        return self._vpc_by_subnet[first]
+
+    # -- the contract ---------------------------------------------------------------------
+
+    def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
+        """The NLB owned by ``ref`` and the ports it serves, or None."""
+        lb = self._find_lb(ref)
+        if lb is None:
+            return None
+        listeners = self._listeners(lb["LoadBalancerArn"])
+        ports = model.port_statuses(
+            (int(item["Port"]), str(item["Protocol"])) for item in listeners
+        )
+        return LoadBalancerStatus(
+            lb_id=lb["LoadBalancerArn"],
+            ingress=(Ingress(hostname=lb["DNSName"], ports=ports),),
+        )
+
+    def ensure(self, desired: DesiredLoadBalancer) -> LoadBalancerStatus:
+        """Create or bring in line the NLB, its listeners, target groups and security group."""
+        ref = desired.ref
+        parsed = aws_annotations.parse(ref)
+        subnets = parsed.subnets or self._settings.subnets
+        if not subnets:
+            raise InvalidService(
+                "no subnets for the NLB: set the class setting 'subnets' "
+                f"or the annotation {aws_annotations.SUBNETS}"
+            )
+        spec = model.build(desired, parsed=parsed, subnets=subnets)
+        vpc_id = self._vpc_id(subnets)
+
+        lb = self._find_lb(ref)
+        if lb is not None and not self._compatible(lb, spec):
+            # Scheme and pinned IPs cannot change in place: replace the NLB.
+            log.info(
+                "replacing load balancer",
+                extra={"cluster": self._cluster, "service": ref.key, "arn": lb["LoadBalancerArn"]},
+            )
+            self._delete_load_balancer(lb["LoadBalancerArn"])
+            lb = None
+
+        group_id = self._ensure_security_group(ref, spec, vpc_id)
+        existing = self._find_target_groups(ref)
+        arns = self._ensure_target_groups(ref, spec, vpc_id, existing)
+        if lb is None:
+            lb = self._create_load_balancer(ref, spec, group_id)
+        else:
+            self._reconcile_load_balancer(lb, spec, group_id)
+        self._reconcile_listeners(ref, lb["LoadBalancerArn"], spec, arns)
+        wanted = {group.name for group in spec.target_groups}
+        for name, group in existing.items():
+            if name not in wanted:
+                self._delete_target_group(group["TargetGroupArn"])
+
+        state = lb.get("State", {}).get("Code")
+        if state == "failed":
+            raise CloudError(f"load balancer {lb['LoadBalancerArn']} is in state failed")
+        log.info(
+            "ensured load balancer",
+            extra={"cluster": self._cluster, "service": ref.key, "arn": lb["LoadBalancerArn"]},
+        )
+        return LoadBalancerStatus(
+            lb_id=lb["LoadBalancerArn"],
+            ingress=(Ingress(hostname=lb["DNSName"], ports=spec.ports),),
+            warnings=spec.warnings,
+        )
+
+    def update_backends(self, desired: DesiredLoadBalancer) -> None:
+        """Only target registrations change; a missing group waits for the next ensure."""
+        ref = desired.ref
+        parsed = aws_annotations.parse(ref)
+        spec = model.build(desired, parsed=parsed, subnets=parsed.subnets or self._settings.subnets)
+        existing = self._find_target_groups(ref)
+        for group in spec.target_groups:
+            found = existing.get(group.name)
+            if found is not None:
+                self._sync_targets(found["TargetGroupArn"], group, new=False)
+
+    def delete(self, ref: ServiceRef) -> None:
+        """Remove the NLB, listeners, target groups and security group of ``ref``, only those."""
+        lb = self._find_lb(ref)
+        if lb is not None:
+            for listener in self._listeners(lb["LoadBalancerArn"]):
+                self._delete_listener(listener["ListenerArn"])
+            self._delete_load_balancer(lb["LoadBalancerArn"])
+        for group in self._find_target_groups(ref).values():
+            self._delete_target_group(group["TargetGroupArn"])
+        security_group = self._find_security_group(ref)
+        if security_group is not None:
+            try:
+                self._api.call(
+                    self._api.ec2, "delete_security_group", GroupId=security_group["GroupId"]
+                )
+            except AwsError as exc:
+                if exc.code == "InvalidGroup.NotFound":
+                    return
+                if exc.code == "DependencyViolation":
+                    # The deleted NLB's network interfaces take a while to go.
+                    raise RetryAfter(15, "security group still in use by the deleted NLB") from None
+                raise
+        log.info("deleted load balancer", extra={"service": ref.key})
+
+    # -- pieces of ensure -----------------------------------------------------------------
+
+    def _compatible(self, lb: Mapping[str, Any], spec: model.NlbSpec) -> bool:
+        if lb.get("Scheme") != spec.scheme:
+            return False
+        pinned = self._lb_tags(lb["LoadBalancerArn"]).get(tags.REQUESTED_IP_TAG) or None
+        return pinned == spec.requested_ip
+
+    def _subnet_mappings(self, spec: model.NlbSpec) -> list[dict[str, str]]:
+        mappings = [{"SubnetId": subnet} for subnet in spec.subnets]
+        if spec.requested_ip is None:
+            return mappings
+        address = ipaddress.IPv4Address(spec.requested_ip)
+        found = self._api.call(self._api.ec2, "describe_subnets", SubnetIds=list(spec.subnets))
+        for subnet in found.get("Subnets", []):
+            if address in ipaddress.ip_network(subnet["CidrBlock"]):
+                for mapping in mappings:
+                    if mapping["SubnetId"] == subnet["SubnetId"]:
+                        mapping["PrivateIPv4Address"] = spec.requested_ip
+                return mappings
+        raise InvalidService(
+            f"loadBalancerIP {spec.requested_ip} is in none of the NLB subnets "
+            f"({', '.join(spec.subnets)})"
+        )
+
+    def _create_load_balancer(
+        self, ref: ServiceRef, spec: model.NlbSpec, group_id: str
+    ) -> dict[str, Any]:
+        extra = {tags.REQUESTED_IP_TAG: spec.requested_ip} if spec.requested_ip else None
+        created = self._api.call(
+            self._api.elbv2,
+            "create_load_balancer",
+            Name=spec.name,
+            Type="network",
+            Scheme=spec.scheme,
+            IpAddressType="ipv4",
+            SubnetMappings=self._subnet_mappings(spec),
+            SecurityGroups=[group_id],
+            Tags=tags.aws_tags(ref, extra),
+        )
+        lb = dict(created["LoadBalancers"][0])
+        log.info(
+            "created load balancer",
+            extra={"cluster": self._cluster, "service": ref.key, "arn": lb["LoadBalancerArn"]},
+        )
+        return lb
+
+    def _reconcile_load_balancer(
+        self, lb: Mapping[str, Any], spec: model.NlbSpec, group_id: str
+    ) -> None:
+        arn = lb["LoadBalancerArn"]
+        have = {zone["SubnetId"] for zone in lb.get("AvailabilityZones", [])}
+        if have != set(spec.subnets):
+            self._api.call(
+                self._api.elbv2,
+                "set_subnets",
+                LoadBalancerArn=arn,
+                SubnetMappings=self._subnet_mappings(spec),
+            )
+        if list(lb.get("SecurityGroups", [])) != [group_id]:
+            self._api.call(
+                self._api.elbv2,
+                "set_security_groups",
+                LoadBalancerArn=arn,
+                SecurityGroups=[group_id],
+            )
+
+    def _ensure_security_group(self, ref: ServiceRef, spec: model.NlbSpec, vpc_id: str) -> str:
+        # Always created with the NLB: AWS cannot add a security group to an NLB created
+        # without one, and it is where loadBalancerSourceRanges are enforced.
+        group = self._find_security_group(ref)
+        if group is None:
+            created = self._api.call(
+                self._api.ec2,
+                "create_security_group",
+                GroupName=spec.name,
+                Description=f"lbprovider NLB for {ref.key}",
+                VpcId=vpc_id,
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": tags.aws_tags(ref)}],
+            )
+            group = {"GroupId": created["GroupId"], "IpPermissions": []}
+        group_id = str(group["GroupId"])
+        authorize, revoke = model.rule_diff(spec.rules, _rules_of(group))
+        if revoke:
+            self._api.call(
+                self._api.ec2,
+                "revoke_security_group_ingress",
+                GroupId=group_id,
+                IpPermissions=_permissions(revoke),
+            )
+        if authorize:
+            self._api.call(
+                self._api.ec2,
+                "authorize_security_group_ingress",
+                GroupId=group_id,
+                IpPermissions=_permissions(authorize),
+            )
+        return group_id
+
+    def _ensure_target_groups(
+        self,
+        ref: ServiceRef,
+        spec: model.NlbSpec,
+        vpc_id: str,
+        existing: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, str]:
+        arns: dict[str, str] = {}
+        for group in spec.target_groups:
+            found = existing.get(group.name)
+            new = found is None
+            if found is None:
+                params: dict[str, Any] = {
+                    "Name": group.name,
+                    "Protocol": group.protocol,
+                    "Port": group.port,
+                    "VpcId": vpc_id,
+                    "TargetType": group.target_type,
+                    "HealthCheckEnabled": True,
+                    "HealthCheckProtocol": group.health.protocol,
+                    "HealthCheckPort": group.health.port,
+                    "Tags": tags.aws_tags(ref),
+                }
+                if group.health.path is not None:
+                    params["HealthCheckPath"] = group.health.path
+                created = self._api.call(self._api.elbv2, "create_target_group", **params)
+                arn = str(created["TargetGroups"][0]["TargetGroupArn"])
+            else:
+                arn = str(found["TargetGroupArn"])
+                self._sync_health(arn, group, found)
+            arns[group.name] = arn
+            self._sync_stickiness(arn, group, new=new)
+            self._sync_targets(arn, group, new=new)
+        return arns
+
+    def _sync_health(
+        self, arn: str, group: model.TargetGroupSpec, found: Mapping[str, Any]
+    ) -> None:
+        health = group.health
+        same = (
+            found.get("HealthCheckProtocol") == health.protocol
+            and str(found.get("HealthCheckPort")) == health.port
+            and (health.path is None or found.get("HealthCheckPath") == health.path)
+        )
+        if same:
+            return
+        params: dict[str, Any] = {
+            "TargetGroupArn": arn,
+            "HealthCheckProtocol": health.protocol,
+            "HealthCheckPort": health.port,
+        }
+        if health.path is not None:
+            params["HealthCheckPath"] = health.path
+        self._api.call(self._api.elbv2, "modify_target_group", **params)
+
+    def _sync_stickiness(self, arn: str, group: model.TargetGroupSpec, *, new: bool) -> None:
+        if new and not group.sticky:
+            return  # a new group is not sticky by default
+        attributes = self._api.call(
+            self._api.elbv2, "describe_target_group_attributes", TargetGroupArn=arn
+        ).get("Attributes", [])
+        values = {item["Key"]: item["Value"] for item in attributes}
+        enabled = str(values.get("stickiness.enabled", "false")).lower() == "true"
+        kind = values.get("stickiness.type")
+        if enabled == group.sticky and (not group.sticky or kind == "source_ip"):
+            return
+        wanted = [{"Key": "stickiness.enabled", "Value": "true" if group.sticky else "false"}]
+        if group.sticky:
+            wanted.append({"Key": "stickiness.type", "Value": "source_ip"})
+        self._api.call(
+            self._api.elbv2,
+            "modify_target_group_attributes",
+            TargetGroupArn=arn,
+            Attributes=wanted,
+        )
+
+    def _sync_targets(self, arn: str, group: model.TargetGroupSpec, *, new: bool) -> None:
+        have: set[model.Target] = set() if new else self._registered(arn)
+        register, deregister = model.target_diff(group.targets, have)
+        for batch in _chunks(register, TARGET_BATCH):
+            self._api.call(
+                self._api.elbv2,
+                "register_targets",
+                TargetGroupArn=arn,
+                Targets=[{"Id": target_id, "Port": port} for target_id, port in batch],
+            )
+        for batch in _chunks(deregister, TARGET_BATCH):
+            self._api.call(
+                self._api.elbv2,
+                "deregister_targets",
+                TargetGroupArn=arn,
+                Targets=[{"Id": target_id, "Port": port} for target_id, port in batch],
+            )
+
+    def _reconcile_listeners(
+        self, ref: ServiceRef, lb_arn: str, spec: model.NlbSpec, arns: Mapping[str, str]
+    ) -> None:
+        wanted = {listener.port: listener for listener in spec.listeners}
+        kept: set[int] = set()
+        for listener in self._listeners(lb_arn):
+            port = int(listener["Port"])
+            want = wanted.get(port)
+            if (
+                want is not None
+                and port not in kept
+                and listener.get("Protocol") == want.protocol
+                and _forward_arn(listener) == arns[want.target_group]
+            ):
+                kept.add(port)
+                continue
+            # Protocol and target group changes are replaced (modify cannot change protocol).
+            self._delete_listener(listener["ListenerArn"])
+        for port, want in sorted(wanted.items()):
+            if port in kept:
+                continue
+            self._api.call(
+                self._api.elbv2,
+                "create_listener",
+                LoadBalancerArn=lb_arn,
+                Protocol=want.protocol,
+                Port=port,
+                DefaultActions=[{"Type": "forward", "TargetGroupArn": arns[want.target_group]}],
+                Tags=tags.aws_tags(ref),
+            )
+
+    # -- deletions (NotFound is success) ---------------------------------------------------
+
+    def _delete_listener(self, arn: str) -> None:
+        try:
+            self._api.call(self._api.elbv2, "delete_listener", ListenerArn=arn)
+        except AwsError as exc:
+            if exc.code not in NOT_FOUND:
+                raise
+
+    def _delete_load_balancer(self, arn: str) -> None:
+        try:
+            self._api.call(self._api.elbv2, "delete_load_balancer", LoadBalancerArn=arn)
+        except AwsError as exc:
+            if exc.code not in NOT_FOUND:
+                raise
+
+    def _delete_target_group(self, arn: str) -> None:
+        try:
+            self._api.call(self._api.elbv2, "delete_target_group", TargetGroupArn=arn)
+        except AwsError as exc:
+            if exc.code in NOT_FOUND:
+                return
+            if exc.code == "ResourceInUse":
+                raise RetryAfter(5, "target group still in use by a deleted listener") from None
+            raise

@@ -1,0 +1,79 @@
+"""AWS tag forms of the ownership tags, and the deterministic names derived from an owner.
+
+Names only keep AWS objects unique and readable; ownership is always decided
+by the tags (cluster + Service UID), never by a name alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from lbprovider.cloud.tags import CLUSTER_TAG, is_owned_by, ownership_tags
+from lbprovider.cloud.types import ServiceRef
+
+__all__ = [
+    "CLUSTER_TAG",
+    "REQUESTED_IP_TAG",
+    "aws_tags",
+    "cluster_tag_key",
+    "from_aws",
+    "is_owned_by",
+    "load_balancer_name",
+    "owner_hash",
+    "target_group_name",
+    "target_group_prefix",
+]
+
+NAME_PREFIX = "lbp"
+REQUESTED_IP_TAG = "lbprovider.io/requested-ip"
+"""The private IP an internal NLB was created with (AWS cannot change it in place)."""
+
+
+def cluster_tag_key(cluster: str) -> str:
+    """The conventional ``kubernetes.io/cluster/<cluster>`` key (value ``owned``)."""
+    return f"kubernetes.io/cluster/{cluster}"
+
+
+def aws_tags(ref: ServiceRef, extra: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """``[{"Key": ..., "Value": ...}]`` for every object created for ``ref``."""
+    tags = ownership_tags(ref)
+    tags[cluster_tag_key(ref.cluster)] = "owned"
+    tags.update(extra or {})
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+def from_aws(tags: Iterable[Any] | None) -> dict[str, str]:
+    """A plain dict from AWS's ``[{"Key", "Value"}]`` list."""
+    result: dict[str, str] = {}
+    for item in tags or []:
+        if isinstance(item, dict) and "Key" in item:
+            result[str(item["Key"])] = str(item.get("Value", ""))
+    return result
+
+
+def owner_hash(ref: ServiceRef) -> str:
+    """Hex digest of cluster + Service UID: same owner, same names (restarts adopt)."""
+    return hashlib.sha256(f"{ref.cluster}/{ref.uid}".encode()).hexdigest()
+
+
+def load_balancer_name(ref: ServiceRef) -> str:
+    """``lbp-<28 hex>``: 32 characters, AWS's limit, unique per cluster + Service UID."""
+    return f"{NAME_PREFIX}-{owner_hash(ref)[:28]}"
+
+
+def target_group_prefix(ref: ServiceRef) -> str:
+    """The name prefix shared by every target group of ``ref`` (used to narrow lookups)."""
+    return f"{NAME_PREFIX}-{owner_hash(ref)[:14]}-"
+
+
+def target_group_name(ref: ServiceRef, *, port: int, protocol: str, target_type: str) -> str:
+    """``lbp-<14 hex>-<port>-<code>`` (at most 28 characters).
+
+    Protocol and target type are immutable on a target group, so they are part
+    of its identity: changing either creates a new group.
+    """
+    code = {"TCP": "t", "UDP": "u", "TCP_UDP": "tu"}[protocol]
+    code += "i" if target_type == "instance" else "p"
+    return f"{target_group_prefix(ref)}{port}-{code}"

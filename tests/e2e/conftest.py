@@ -1,0 +1,79 @@
+"""The sandbox (control plane + every mock cloud) and ``lbprovider run`` as a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lbprovider.kube.api import KubeApi, load_api_client
+from lbprovider.testing.kubehelpers import Cluster
+from lbprovider.testing.sandbox import Sandbox
+
+
+@dataclass
+class E2E:
+    """The running sandbox and a client for it."""
+
+    sandbox: Sandbox
+    cluster: Cluster
+    controller: subprocess.Popen[bytes]
+    log_path: Path
+
+    def controller_log(self) -> str:
+        """What the controller process has logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
+    """One sandbox and one controller process for the e2e session."""
+    directory = tmp_path_factory.mktemp("sandbox")
+    sandbox = Sandbox.start(directory)
+    log_path = directory / "controller.log"
+    try:
+        with log_path.open("wb") as log_file:
+            controller = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "lbprovider.cli",
+                    "run",
+                    "--config",
+                    str(sandbox.config_path),
+                    "--kubeconfig",
+                    str(sandbox.kubeconfig),
+                    "--log-format",
+                    "json",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        try:
+            cluster = Cluster(KubeApi(load_api_client(str(sandbox.kubeconfig))))
+            yield E2E(sandbox=sandbox, cluster=cluster, controller=controller, log_path=log_path)
+        finally:
+            controller.send_signal(signal.SIGTERM)
+            try:
+                assert controller.wait(30) == 0, "the controller did not exit cleanly on SIGTERM"
+            finally:
+                if controller.poll() is None:
+                    controller.kill()
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture
+def e2e_namespace(e2e: E2E, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace for one e2e test; its Services are deleted (and cleaned) afterwards."""
+    name = "e2e-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    e2e.cluster.api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": name}})
+    yield name
+    e2e.cluster.api.request("DELETE", f"/api/v1/namespaces/{name}")
