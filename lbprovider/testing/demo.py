@@ -80,21 +80,9 @@ def run(directory: Path) -> int:
         kubeconfig, config_path = state["kubeconfig"], state["config"]
         print(f"==> lbprovider run --config {config_path}", flush=True)
         log_path = directory / "controller.log"
-        with log_path.open("wb") as log_file:
-            controller = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "lbprovider.cli",
-                    "run",
-                    "--config",
-                    config_path,
-                    "--kubeconfig",
-                    kubeconfig,
-                ],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
+        controller = sandbox.start_controller(
+            config=config_path, kubeconfig=kubeconfig, log_path=log_path
+        )
         cluster = Cluster(KubeApi(load_api_client(kubeconfig)))
         cluster.api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": NAMESPACE}})
         services = seed_services(state)

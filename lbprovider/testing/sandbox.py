@@ -166,6 +166,31 @@ class Sandbox:
         self.control_plane.stop()
 
 
+def start_controller(
+    *, config: str | Path, kubeconfig: str | Path, log_path: Path, log_format: str = "plain"
+) -> subprocess.Popen[bytes]:
+    """``lbprovider run`` against a sandbox, as its own process, logging to ``log_path``."""
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lbprovider.cli",
+                "run",
+                "--config",
+                str(config),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--log-format",
+                log_format,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
 # --- the background process behind `lbprovider sandbox up` ------------------------
 
 

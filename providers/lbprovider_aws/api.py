@@ -125,7 +125,9 @@ class AwsApi:
         except ClientError as exc:
             code = error_code(exc)
             message = str(exc.response.get("Error", {}).get("Message", ""))
-            log.warning("aws call failed", extra={"operation": operation, "code": code})
+            # NotFound answers are ordinary outcomes of lookups; the caller decides.
+            level = logging.DEBUG if code.endswith("NotFound") else logging.WARNING
+            log.log(level, "aws call failed", extra={"operation": operation, "code": code})
             if code in THROTTLING_CODES:
                 raise RetryAfter(10, f"aws {operation} throttled ({code})") from None
             raise AwsError(operation=operation, code=code, message=message) from None

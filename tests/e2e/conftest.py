@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +12,7 @@ import pytest
 
 from lbprovider.kube.api import KubeApi, load_api_client
 from lbprovider.testing.kubehelpers import Cluster
-from lbprovider.testing.sandbox import Sandbox
+from lbprovider.testing.sandbox import Sandbox, start_controller
 
 
 @dataclass
@@ -38,24 +36,12 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     sandbox = Sandbox.start(directory)
     log_path = directory / "controller.log"
     try:
-        with log_path.open("wb") as log_file:
-            controller = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "lbprovider.cli",
-                    "run",
-                    "--config",
-                    str(sandbox.config_path),
-                    "--kubeconfig",
-                    str(sandbox.kubeconfig),
-                    "--log-format",
-                    "json",
-                ],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+        controller = start_controller(
+            config=sandbox.config_path,
+            kubeconfig=sandbox.kubeconfig,
+            log_path=log_path,
+            log_format="json",
+        )
         try:
             cluster = Cluster(KubeApi(load_api_client(str(sandbox.kubeconfig))))
             yield E2E(sandbox=sandbox, cluster=cluster, controller=controller, log_path=log_path)

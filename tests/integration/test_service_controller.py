@@ -248,10 +248,15 @@ def test_sctp_is_refused_with_event_and_condition(harness: Harness, namespace: s
     event = wait_for(failed, what="SyncLoadBalancerFailed event")
     assert event["type"] == "Warning"
     assert "SCTP is not supported" in event["message"]
-    service = harness.service(namespace, "sctp")
-    assert service is not None
-    condition = next(c for c in service["status"]["conditions"] if c["type"] == "LoadBalancerReady")
+
+    def ready_condition() -> dict[str, Any] | None:
+        service = harness.service(namespace, "sctp") or {}
+        conditions = (service.get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "LoadBalancerReady"), None)
+
+    condition = wait_for(ready_condition, what="the LoadBalancerReady condition")
     assert (condition["status"], condition["reason"]) == ("False", "InvalidService")
+    assert "SCTP is not supported" in condition["message"]
     assert harness.fake.calls_for(f"{namespace}/sctp") == []
     # The controller keeps serving everyone else.
     harness.wait_ingress(namespace, "fine")
