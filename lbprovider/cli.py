@@ -65,11 +65,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers=config.workers,
         resync_seconds=config.resync_seconds,
     )
-    if config.health_address:
-        server = health.serve(config.health_address, ready=controller.services.has_synced)
-        log.info("serving health and metrics", extra={"port": server.server_address[1]})
+    leading = threading.Event()
     lost_lease = threading.Event()
+
+    def ready() -> bool:
+        # A standby replica is healthy too: it is waiting for the lease, not broken.
+        standby = config.leader_election.enabled and not leading.is_set()
+        return standby or controller.services.has_synced()
+
+    if config.health_address:
+        server = health.serve(config.health_address, ready=ready)
+        log.info("serving health and metrics", extra={"port": server.server_address[1]})
     if config.leader_election.enabled:
+
+        def on_started_leading() -> None:
+            leading.set()
+            controller.start()
 
         def on_stopped_leading() -> None:
             lost_lease.set()
@@ -78,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_when_leader(
             api_client,
             config.leader_election,
-            on_started_leading=controller.start,
+            on_started_leading=on_started_leading,
             on_stopped_leading=on_stopped_leading,
         )
     else:

@@ -6,7 +6,7 @@ once, so ``lbprovider run --config F --check`` gives an operator the whole list.
     cluster_name: prod-eu-1            # tags cloud objects; unique per cloud account
     default_class: null                # a class name here also serves Services without a class
     workers: 4
-    resync_seconds: 600                # re-ensure every Service this often (0: never)
+    resync_seconds: 36000              # re-ensure every Service this often (0: never)
     health_address: "0.0.0.0:8080"     # /healthz, /readyz and /metrics ("" disables)
     leader_election: {enabled: true, namespace: kube-system, name: lbprovider}
     classes:
@@ -44,6 +44,9 @@ _TOP_LEVEL = {
     "leader_election",
     "classes",
 }
+# A full re-ensure reads every load balancer from the cloud, so it is rare by
+# default (the AWS Load Balancer Controller's sync period is 10 hours too).
+DEFAULT_RESYNC_SECONDS = 36000
 # Probes and Prometheus come from outside the pod, so all interfaces by default.
 DEFAULT_HEALTH_ADDRESS = "0.0.0.0:8080"
 _LEADER_KEYS = {"enabled", "namespace", "name", "lease_duration", "renew_deadline", "retry_period"}
@@ -75,7 +78,7 @@ class Config:
     classes: tuple[ClassConfig, ...]
     default_class: str | None = None
     workers: int = 4
-    resync_seconds: int = 600
+    resync_seconds: int = DEFAULT_RESYNC_SECONDS
     health_address: str = DEFAULT_HEALTH_ADDRESS
     leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
 
@@ -138,7 +141,7 @@ def parse_config(raw: Any) -> Config:
     if default_class is not None and default_class not in seen:
         problems.append(f"default_class: {default_class!r} is not one of the configured classes")
     workers = _int(raw, "workers", 4, problems, "", minimum=1)
-    resync = _int(raw, "resync_seconds", 600, problems, "", minimum=0)
+    resync = _int(raw, "resync_seconds", DEFAULT_RESYNC_SECONDS, problems, "", minimum=0)
     health_address = raw.get("health_address", DEFAULT_HEALTH_ADDRESS)
     if not isinstance(health_address, str) or (health_address and ":" not in health_address):
         problems.append("health_address: must be 'HOST:PORT' or '' to disable")

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from lbprovider.cloud import (
@@ -64,7 +65,7 @@ class ServiceController:
         providers: Mapping[str, Provider],
         default_class: str | None = None,
         workers: int = 4,
-        resync_seconds: float = 600.0,
+        resync_seconds: float = 36000.0,
         invalid_retry_seconds: float = INVALID_RETRY_SECONDS,
         queue: WorkQueue | None = None,
         recorder: EventRecorder | None = None,
@@ -97,6 +98,7 @@ class ServiceController:
         self._slices_by_service: dict[str, dict[str, EndpointSliceSnapshot]] = {}
         self._tombstones: dict[str, ServiceSnapshot] = {}
         self._applied: dict[str, Applied] = {}
+        self._resync_due: set[str] = set()
         self._warned: dict[str, frozenset[str]] = {}
         self._index_lock = threading.Lock()
         self._stopped = threading.Event()
@@ -220,12 +222,19 @@ class ServiceController:
             metrics.SYNC_SECONDS.observe(time.monotonic() - started)
 
     def _resync_loop(self) -> None:
-        """Re-ensure every served Service now and then: repairs drift made in the cloud."""
         while not self._stopped.wait(self._resync_seconds):
-            for service in self.services.items():
-                if self._served_class(service) is not None:
-                    self._applied.pop(service.key, None)
-                    self.queue.add(service.key)
+            self.resync()
+
+    def resync(self) -> None:
+        """Re-ensure every served Service: repairs drift made in the cloud behind our back.
+
+        Providers read and compare, so an unchanged cloud costs reads only, and
+        no Event is recorded unless something had to change.
+        """
+        for service in self.services.items():
+            if self._served_class(service) is not None:
+                self._resync_due.add(service.key)
+                self.queue.add(service.key)
 
     # --- sync ------------------------------------------------------------------------
 
@@ -291,36 +300,22 @@ class ServiceController:
             slices=self._slices_for(key),
         )
         applied = self._applied.get(key)
-        if applied is not None and applied.desired == desired:
+        forced = key in self._resync_due
+        self._resync_due.discard(key)
+        if applied is not None and applied.desired == desired and not forced:
             if not status.same_ingress(service.status_ingress, applied.ingress):
                 patches.patch_status(
                     self.api, service.meta, {"loadBalancer": {"ingress": list(applied.ingress)}}
                 )
             return
-        if applied is not None and only_backends_changed(applied.desired, desired):
-            try:
-                self._call(
-                    load_balancer_class,
-                    "update_backends",
-                    lambda: provider.update_backends(desired),
-                )
-            except (RetryAfter, InvalidService):
-                raise
-            except Exception as exc:
-                self._event(
-                    service,
-                    WARNING,
-                    "UpdateLoadBalancerFailed",
-                    f"Error updating load balancer with new hosts: {exc}",
-                )
-                raise
-            self._applied[key] = Applied(desired, applied.ingress)
-            self._event(
-                service, NORMAL, "UpdatedLoadBalancer", "Updated load balancer with new hosts"
-            )
+        if applied is not None and not forced and only_backends_changed(applied.desired, desired):
+            self._update_backends(service, load_balancer_class, provider, desired, applied)
             return
-        self._event(service, NORMAL, "EnsuringLoadBalancer", "Ensuring load balancer")
-        result = self._call(load_balancer_class, "ensure", lambda: provider.ensure(desired))
+        # A resync of an unchanged Service is silent unless the cloud had drifted.
+        announce = applied is None or applied.desired != desired
+        if announce:
+            self._event(service, NORMAL, "EnsuringLoadBalancer", "Ensuring load balancer")
+        result = self._call(load_balancer_class, "ensure", partial(provider.ensure, desired))
         self._warn_unsupported(service, result.warnings)
         ingress = status.ingress_json(result)
         patch: dict[str, Any] = {}
@@ -337,7 +332,33 @@ class ServiceController:
         if patch:
             patches.patch_status(self.api, service.meta, patch)
         self._applied[key] = Applied(desired, tuple(ingress))
-        self._event(service, NORMAL, "EnsuredLoadBalancer", "Ensured load balancer")
+        if announce or patch:
+            self._event(service, NORMAL, "EnsuredLoadBalancer", "Ensured load balancer")
+
+    def _update_backends(
+        self,
+        service: ServiceSnapshot,
+        load_balancer_class: str,
+        provider: Provider,
+        desired: DesiredLoadBalancer,
+        applied: Applied,
+    ) -> None:
+        try:
+            self._call(
+                load_balancer_class, "update_backends", partial(provider.update_backends, desired)
+            )
+        except (RetryAfter, InvalidService):
+            raise
+        except Exception as exc:
+            self._event(
+                service,
+                WARNING,
+                "UpdateLoadBalancerFailed",
+                f"Error updating load balancer with new hosts: {exc}",
+            )
+            raise
+        self._applied[service.key] = Applied(desired, applied.ingress)
+        self._event(service, NORMAL, "UpdatedLoadBalancer", "Updated load balancer with new hosts")
 
     def _warn_unsupported(self, service: ServiceSnapshot, warnings: tuple[str, ...]) -> None:
         fresh = frozenset(warnings) - self._warned.get(service.key, frozenset())
@@ -360,7 +381,7 @@ class ServiceController:
     def _delete_in_clouds(self, service: ServiceSnapshot) -> None:
         ref = service_ref(service, self.cluster_name)
         for name, provider in self._providers_for(service):
-            self._call(name, "delete", lambda provider=provider: provider.delete(ref))  # type: ignore[misc]
+            self._call(name, "delete", partial(provider.delete, ref))
 
     def _cleanup(self, service: ServiceSnapshot) -> None:
         """The Service no longer wants a load balancer: clean the cloud, then let it go."""

@@ -144,3 +144,18 @@ def _values(text: str) -> list[str]:
 
     data = yaml.safe_load(text)
     return [str(value) for value in (data or {}).values() if isinstance(value, str)]
+
+
+def test_health_and_metrics_endpoints(e2e: E2E) -> None:
+    import urllib.request  # noqa: PLC0415  # only this test speaks plain HTTP
+
+    entries = [json.loads(line) for line in e2e.controller_log().splitlines() if line.strip()]
+    port = next(entry["port"] for entry in entries if entry["msg"] == "serving health and metrics")
+    base = f"http://127.0.0.1:{port}"
+    for path in ("/healthz", "/readyz"):
+        with urllib.request.urlopen(base + path, timeout=5) as response:  # noqa: S310  # loopback
+            assert response.status == 200
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as response:  # noqa: S310
+        metrics = response.read().decode()
+    assert "lbprovider_service_syncs_total" in metrics
+    assert "lbprovider_provider_calls_total" in metrics

@@ -436,3 +436,27 @@ def test_node_changes_update_only_changed_backend_sets(harness: Harness, namespa
         assert harness.fake.calls_for(pod_key) == ["ensure"]
     finally:
         harness.api.request("DELETE", f"/api/v1/nodes/{name}")
+
+
+def test_resync_repairs_cloud_drift_quietly(harness: Harness, namespace: str) -> None:
+    harness.create_service(namespace, lb_service("drift", [{"port": 80}]))
+    harness.wait_ingress(namespace, "drift")
+    key = f"{namespace}/drift"
+    events_before = len(harness.events(namespace, "drift"))
+    harness.controller.resync()
+    wait_for(lambda: harness.fake.calls_for(key) == ["ensure", "ensure"], what="a resync ensure")
+    time.sleep(0.5)
+    assert len(harness.events(namespace, "drift")) == events_before  # nothing changed: no Event
+
+    # Someone deletes the load balancer in the cloud console; the next resync rebuilds it.
+    lost = harness.fake.find(key)
+    assert lost is not None
+    harness.fake.delete(lost.desired.ref)
+    harness.controller.resync()
+    wait_for(lambda: harness.fake.find(key) is not None, what="the load balancer to come back")
+    rebuilt = harness.fake.find(key)
+    assert rebuilt is not None
+    wait_for(
+        lambda: harness.ingress(namespace, "drift")[0]["ip"] == rebuilt.address,
+        what="the status to show the rebuilt load balancer",
+    )

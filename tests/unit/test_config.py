@@ -16,7 +16,7 @@ def test_a_good_config_parses_with_defaults() -> None:
     config = parse_config(
         {"cluster_name": "prod", "classes": [{"name": "example.com/lb", "provider": "fake"}]}
     )
-    assert config.workers == 4 and config.resync_seconds == 600 and config.default_class is None
+    assert config.workers == 4 and config.resync_seconds == 36000 and config.default_class is None
     assert not config.leader_election.enabled
     assert list(build_providers(config)) == ["example.com/lb"]
 
