@@ -10,10 +10,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install binaries lint test test-unit test-integration demo bench clean
 
+# PYTHONWARNINGS: the editable build warns about same-named folders (providers/ by design).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# The editable build warns about same-named folders (providers/ by design).
 	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e '.[all,dev]'
 	touch $(STAMP)
 
