@@ -55,8 +55,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lbprovider.kube.api import KubeApi, load_api_client  # noqa: PLC0415
     from lbprovider.kube.leader import run_when_leader  # noqa: PLC0415
 
+    try:
+        api_client = load_api_client(args.kubeconfig)
+    except Exception as exc:  # the loaders raise several unrelated types
+        where = args.kubeconfig or "the in-cluster ServiceAccount"
+        print(f"cannot load Kubernetes credentials from {where}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     stop = _stop_event()
-    api_client = load_api_client(args.kubeconfig)
     controller = ServiceController(
         KubeApi(api_client),
         cluster_name=config.cluster_name,
@@ -93,7 +98,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             on_stopped_leading=on_stopped_leading,
         )
     else:
-        controller.start()
+        try:
+            controller.start()
+        except TimeoutError as exc:
+            log.error("cannot reach the Kubernetes API", extra={"error": str(exc)})
+            controller.stop(timeout=1)
+            return 1
     stop.wait()
     controller.stop()
     if lost_lease.is_set():

@@ -82,3 +82,13 @@ def test_run_check_prints_problems_and_exits_non_zero(
     assert "configuration OK; serving example.com/lb (fake)" in capsys.readouterr().out
     assert main(["run", "--config", str(tmp_path / "missing.yaml"), "--check"]) == 2
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_run_with_unusable_kubeconfig_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("cluster_name: c\nclasses:\n  - {name: example.com/lb, provider: fake}\n")
+    missing = tmp_path / "no-such-kubeconfig"
+    assert main(["run", "--config", str(good), "--kubeconfig", str(missing)]) == 2
+    assert f"cannot load Kubernetes credentials from {missing}" in capsys.readouterr().err
