@@ -72,6 +72,19 @@ def test_aws_serves_the_seed_examples_with_nlb_hostnames(e2e: E2E, e2e_namespace
     services = {
         "my-service": seed_service("my-service", aws),
         "multi-port": seed_service("multi-port", aws, ports=MULTI_PORT),
+        "nginx-service": seed_service(
+            "nginx-service",
+            aws,
+            selector={"app.kubernetes.io/name": "proxy"},
+            ports=[
+                {
+                    "name": "name-of-service-port",
+                    "protocol": "TCP",
+                    "port": 80,
+                    "targetPort": "http-web-svc",
+                }
+            ],
+        ),
         "internal": seed_service(
             "internal", aws, annotations=e2e.sandbox.mock_clouds["aws"].internal_annotations()
         ),
