@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from lbprovider.cloud import (
+    BackendMode,
     DesiredLoadBalancer,
     InvalidService,
     NodeTarget,
@@ -299,6 +300,13 @@ class ServiceController:
             nodes=self._node_targets,
             slices=self._slices_for(key),
         )
+        if desired.backend_mode is BackendMode.NODE_PORT and not desired.nodes:
+            self._event(
+                service,
+                WARNING,
+                "UnAvailableLoadBalancer",
+                "There are no available nodes for LoadBalancer",
+            )
         applied = self._applied.get(key)
         forced = key in self._resync_due
         self._resync_due.discard(key)

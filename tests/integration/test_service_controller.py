@@ -460,3 +460,23 @@ def test_resync_repairs_cloud_drift_quietly(harness: Harness, namespace: str) ->
         lambda: harness.ingress(namespace, "drift")[0]["ip"] == rebuilt.address,
         what="the status to show the rebuilt load balancer",
     )
+
+
+def test_no_available_nodes_is_a_warning_event(harness: Harness, namespace: str) -> None:
+    # Precondition: the session's tests leave no Node behind.
+    assert harness.api.request("GET", "/api/v1/nodes")["items"] == []
+    harness.create_service(namespace, lb_service("lonely", [{"port": 80}]))
+    harness.wait_ingress(namespace, "lonely")
+    event = wait_for(
+        lambda: next(
+            (
+                e
+                for e in harness.events(namespace, "lonely")
+                if e["reason"] == "UnAvailableLoadBalancer"
+            ),
+            None,
+        ),
+        what="UnAvailableLoadBalancer event",
+    )
+    assert event["type"] == "Warning"
+    assert event["message"] == "There are no available nodes for LoadBalancer"
