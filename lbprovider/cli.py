@@ -53,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Imported here so `--check` and `--help` work without a cluster client.
     from lbprovider.controller.service_controller import ServiceController  # noqa: PLC0415
     from lbprovider.kube.api import KubeApi, load_api_client  # noqa: PLC0415
-    from lbprovider.kube.leader import run_when_leader  # noqa: PLC0415
+    from lbprovider.kube.leader import LeaderElector, run_when_leader  # noqa: PLC0415
 
     try:
         api_client = load_api_client(args.kubeconfig)
@@ -72,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     leading = threading.Event()
     lost_lease = threading.Event()
+    elector: LeaderElector | None = None
 
     def ready() -> bool:
         # A standby replica is healthy too: it is waiting for the lease, not broken.
@@ -91,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             lost_lease.set()
             stop.set()
 
-        run_when_leader(
+        elector = run_when_leader(
             api_client,
             config.leader_election,
             on_started_leading=on_started_leading,
@@ -105,8 +106,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             controller.stop(timeout=1)
             return 1
     stop.wait()
+    lost = lost_lease.is_set()  # before our own stop makes the elector step down
     controller.stop()
-    if lost_lease.is_set():
+    if elector is not None:
+        elector.release()
+    if lost:
         log.error("lost the leader lease; exiting so a fresh start rebuilds the cache")
         return 1
     return 0

@@ -1,8 +1,11 @@
-"""A thin, retried wrapper over ``aliyun-python-sdk-slb``: one method per SLB call we make.
+"""A thin, retried wrapper over ``aliyun-python-sdk-slb`` (and the one ECS call we need).
+
+One method per call we make.  ECS ``DescribeNetworkInterfaces`` maps Pod IPs to
+the ENIs that own them (``aliyun-python-sdk-ecs``, same client and credentials).
 
 The SDK's own ``auto_retry`` does not cover SLB, so it is off and retries are
 ours (tenacity): throttling, 5xx and connection errors, a few attempts with
-short waits.  SDK exceptions become ``CloudError`` with the SLB code and
+short waits.  SDK exceptions become ``CloudError`` with Alibaba's code and
 request id, scrubbed of the credentials.
 """
 
@@ -18,6 +21,7 @@ from typing import Any
 from aliyunsdkcore.acs_exception.error_code import SDK_HTTP_ERROR
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.client import AcsClient
+from aliyunsdkecs.request.v20140526 import DescribeNetworkInterfacesRequest
 from aliyunsdkslb.request.v20140515 import (
     AddVServerGroupBackendServersRequest,
     CreateLoadBalancerRequest,
@@ -51,6 +55,8 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 BACKENDS_PER_CALL = 20  # SLB's limit for one Add/Remove call
+IPS_PER_ENI_LOOKUP = 100  # ECS's limit of PrivateIpAddress.N in one DescribeNetworkInterfaces
+ENI_PAGE_SIZE = 100
 NOT_FOUND_LB = "InvalidLoadBalancerId.NotFound"
 _RETRY_CODES = frozenset(
     {"Throttling", "Throttling.User", "Throttling.Api", "ServiceUnavailable", "SystemBusy"}
@@ -58,7 +64,7 @@ _RETRY_CODES = frozenset(
 
 
 class SlbApiError(CloudError):
-    """An SLB call failed; ``code`` is Alibaba's error code (``SDK.HttpError`` for transport)."""
+    """An SLB or ECS call failed; ``code`` is Alibaba's code (``SDK.HttpError`` for transport)."""
 
     def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -86,7 +92,7 @@ class RetryPolicy:
 
 
 class SlbApi:
-    """The SLB calls the provider makes, each returning the parsed JSON reply."""
+    """The SLB (and ECS) calls the provider makes, each returning the parsed JSON reply."""
 
     def __init__(
         self,
@@ -94,6 +100,7 @@ class SlbApi:
         settings: AlibabaSettings,
         credentials: Credentials,
         retry: RetryPolicy | None = None,
+        eni_page_size: int = ENI_PAGE_SIZE,
     ) -> None:
         self._client = AcsClient(
             credentials.access_key_id,
@@ -105,7 +112,10 @@ class SlbApi:
         )
         if settings.endpoint_host is not None:
             self._client.add_endpoint(settings.region, "Slb", settings.endpoint_host)
-        self._protocol = settings.protocol
+        if settings.ecs_endpoint_host is not None:
+            self._client.add_endpoint(settings.region, "Ecs", settings.ecs_endpoint_host)
+        self._protocols = {"Slb": settings.protocol, "Ecs": settings.ecs_protocol}
+        self._eni_page_size = eni_page_size
         self._secrets = (credentials.access_key_secret, credentials.access_key_id)
         self._retry = retry or RetryPolicy()
 
@@ -117,7 +127,8 @@ class SlbApi:
         return text
 
     def _call(self, request: Any) -> dict[str, Any]:
-        request.set_protocol_type(self._protocol)
+        product = str(request.get_product())
+        request.set_protocol_type(self._protocols[product])
         action = request.get_action_name()
         retrying = Retrying(
             stop=stop_after_attempt(self._retry.attempts),
@@ -125,24 +136,25 @@ class SlbApi:
             retry=retry_if_exception(is_retryable),
             reraise=True,
             before_sleep=lambda state: log.info(
-                "retrying slb call",
-                extra={"action": action, "attempt": state.attempt_number},
+                "retrying alibaba call",
+                extra={"product": product, "action": action, "attempt": state.attempt_number},
             ),
         )
+        label = f"{product.upper()} {action}"
         try:
             body = retrying(self._client.do_action_with_exception, request)
         except ServerException as error:
             code = str(error.get_error_code())
             message = self._scrub(str(error.get_error_msg()))
             raise SlbApiError(
-                f"SLB {action} failed: {code}: {message} (RequestId {error.get_request_id()})",
+                f"{label} failed: {code}: {message} (RequestId {error.get_request_id()})",
                 code=code,
                 status=error.get_http_status(),
             ) from None
         except ClientException as error:
             code = str(error.get_error_code())
             raise SlbApiError(
-                f"SLB {action} failed: {code}: {self._scrub(str(error.get_error_msg()))}",
+                f"{label} failed: {code}: {self._scrub(str(error.get_error_msg()))}",
                 code=code,
             ) from None
         reply: dict[str, Any] = json.loads(body)
@@ -329,6 +341,41 @@ class SlbApi:
         request = DeleteVServerGroupRequest.DeleteVServerGroupRequest()
         request.set_VServerGroupId(group_id)
         self._call(request)
+
+    # -- ECS: which ENI owns a Pod IP ----------------------------------------------------
+    def find_enis(self, ips: Sequence[str], *, vpc_id: str | None) -> dict[str, set[str]]:
+        """Pod IP -> ids of the in-use ENIs holding it (primary or secondary) in ``vpc_id``.
+
+        One DescribeNetworkInterfaces per batch of IPs (all pages); IPs no ENI holds are absent.
+        """
+        owners: dict[str, set[str]] = {}
+        wanted = list(dict.fromkeys(ips))  # the caller's order decides the batches
+        for start in range(0, len(wanted), IPS_PER_ENI_LOOKUP):
+            batch = wanted[start : start + IPS_PER_ENI_LOOKUP]
+            asked = set(batch)
+            page = 1
+            while True:
+                request = DescribeNetworkInterfacesRequest.DescribeNetworkInterfacesRequest()
+                request.set_PrivateIpAddresss(batch)
+                if vpc_id:
+                    request.set_VpcId(vpc_id)
+                # An ENI that is not attached (Available) carries no traffic.
+                request.set_Status("InUse")
+                request.set_PageNumber(page)
+                request.set_PageSize(self._eni_page_size)
+                reply = self._call(request)
+                items = reply.get("NetworkInterfaceSets", {}).get("NetworkInterfaceSet", [])
+                for eni in items:
+                    eni_id = str(eni["NetworkInterfaceId"])
+                    held = eni.get("PrivateIpSets", {}).get("PrivateIpSet", [])
+                    for entry in held:
+                        ip = str(entry.get("PrivateIpAddress", ""))
+                        if ip in asked:
+                            owners.setdefault(ip, set()).add(eni_id)
+                if not items or page * self._eni_page_size >= int(reply.get("TotalCount", 0)):
+                    break
+                page += 1
+        return owners
 
 
 def _set_params(request: Any, params: Mapping[str, Any]) -> None:

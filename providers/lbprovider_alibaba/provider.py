@@ -6,14 +6,18 @@ Each Service port is one listener (TCP and UDP on the same port are two) with
 its own VServerGroup named ``lbp/<service uid>/<PROTOCOL>-<port>``: that name
 prefix is how our groups, and through them our listeners, are told apart on a
 load balancer we share with others.  Backends are ECS instances on the node
-port, or Pod IPs as ENI backends when the Service has no node ports.
+port or, when the Service has no node ports, its Pod IPs as ENI backends:
+``ServerId`` the ENI that holds the IP (ECS ``DescribeNetworkInterfaces``),
+``ServerIp`` the Pod IP.  Only IPs the VServerGroups do not already hold with
+an ENI are looked up, so an unchanged Service costs no ECS call either.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +46,8 @@ _TRAFFIC_PORT_VALUES = (None, "", 0, -520)
 _NAME_RE = re.compile(r"[^A-Za-z0-9._/-]")
 
 BackendKey = tuple[str, int, str, str]  # ServerId, Port, Type, ServerIp
+PodTarget = tuple[str, int]  # Pod IP, target port
+MAX_LISTED_IPS = 10  # in one warning; the rest are counted
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +58,9 @@ class _WantedListener:
     port: int
     group_name: str
     backends: frozenset[BackendKey]
+    """Node-port backends (ENI backends are only known once ``pods`` are resolved)."""
+    pods: frozenset[PodTarget] = frozenset()
+    pod_mode: bool = False
     attrs: Mapping[str, Any]
     """Listener attributes compared with the cloud (VServerGroupId aside)."""
 
@@ -78,6 +87,19 @@ def _backend_key(item: Mapping[str, Any]) -> BackendKey:
     kind = str(item.get("Type") or "ecs")
     ip = str(item.get("ServerIp") or "") if kind == "eni" else ""
     return (str(item["ServerId"]), int(item["Port"]), kind, ip)
+
+
+def _ip_sort_key(ip: str) -> tuple[int, int | str]:
+    try:
+        return (0, int(ipaddress.ip_address(ip)))
+    except ValueError:
+        return (1, ip)
+
+
+def _ip_list(ips: Sequence[str]) -> str:
+    shown = ", ".join(ips[:MAX_LISTED_IPS])
+    more = len(ips) - MAX_LISTED_IPS
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _normalise(key: str, value: Any) -> Any:
@@ -152,7 +174,14 @@ class AlibabaProvider:
             else:
                 self._check_existing(lb, desired, options, warnings)
         lb_id = str(lb["LoadBalancerId"])
-        self._sync(lb_id, ref, wanted, shared=options.reuse_id is not None)
+        self._sync(
+            lb_id,
+            ref,
+            wanted,
+            shared=options.reuse_id is not None,
+            vpc_id=self._vpc_of(lb),
+            warnings=warnings,
+        )
         ports = tuple(PortStatus(port=w.port, protocol=Protocol(w.protocol)) for w in wanted)
         status = self._status(lb, ports, tuple(warnings))
         log.info("ensured load balancer", extra={"service": ref.key, "lb_id": lb_id})
@@ -164,18 +193,25 @@ class AlibabaProvider:
         lb = self._api.describe_load_balancer(reuse_id) if reuse_id else self._find_owned(ref)
         if lb is None:
             return  # nothing to update; the next ensure() creates it
+        warnings: list[str] = []
         self._sync(
             str(lb["LoadBalancerId"]),
             ref,
             self._wanted(desired, []),
             shared=reuse_id is not None,
+            vpc_id=self._vpc_of(lb),
+            warnings=warnings,
         )
+        if warnings:  # no status to carry them: the next ensure() reports them
+            log.warning(
+                "updated backends with warnings", extra={"service": ref.key, "warnings": warnings}
+            )
 
     def delete(self, ref: ServiceRef) -> None:
         reuse_id = self._reuse_id(ref)
         if reuse_id is not None and self._api.describe_load_balancer(reuse_id) is not None:
             # A reused load balancer is never deleted: only our listeners and groups go.
-            self._sync(reuse_id, ref, [], shared=True)
+            self._sync(reuse_id, ref, [], shared=True, vpc_id=None, warnings=[])
         for lb in self._owned(ref):
             lb_id = str(lb["LoadBalancerId"])
             if lb_id == reuse_id:
@@ -189,6 +225,10 @@ class AlibabaProvider:
     @staticmethod
     def _reuse_id(ref: ServiceRef) -> str | None:
         return ref.annotation(LOADBALANCER_ID) or None
+
+    def _vpc_of(self, lb: Mapping[str, Any]) -> str | None:
+        """The VPC whose ENIs may back this load balancer (private IPs repeat across VPCs)."""
+        return self._settings.vpc_id or str(lb.get("VpcId") or "") or None
 
     def _owned(self, ref: ServiceRef) -> list[dict[str, Any]]:
         found = self._api.find_load_balancers(owner_filter(ref))
@@ -240,9 +280,11 @@ class AlibabaProvider:
         for listener in desired.listeners:
             protocol = listener.protocol.value
             backends: set[BackendKey] = set()
-            if desired.backend_mode is BackendMode.POD_IP:
-                # ENI backends: the Pod IP is both ServerId and ServerIp (see README gaps).
-                backends = {(e.ip, e.port, "eni", e.ip) for e in listener.endpoints}
+            pods: frozenset[PodTarget] = frozenset()
+            pod_mode = desired.backend_mode is BackendMode.POD_IP
+            if pod_mode:
+                # ENI backends; their ServerId (the ENI) is resolved against the cloud in _sync.
+                pods = frozenset((e.ip, e.port) for e in listener.endpoints)
             elif listener.node_port is not None:
                 backends = {(i, listener.node_port, "ecs", "") for i in instance_ids}
             attrs: dict[str, Any] = {"Bandwidth": -1}
@@ -273,6 +315,8 @@ class AlibabaProvider:
                     port=listener.port,
                     group_name=f"{group_prefix(ref)}{protocol}-{listener.port}",
                     backends=frozenset(backends),
+                    pods=pods,
+                    pod_mode=pod_mode,
                     attrs=attrs,
                 )
             )
@@ -348,7 +392,14 @@ class AlibabaProvider:
 
     # -- applying the difference ---------------------------------------------------------
     def _sync(
-        self, lb_id: str, ref: ServiceRef, wanted: Sequence[_WantedListener], *, shared: bool
+        self,
+        lb_id: str,
+        ref: ServiceRef,
+        wanted: Sequence[_WantedListener],
+        *,
+        shared: bool,
+        vpc_id: str | None,
+        warnings: list[str],
     ) -> None:
         groups = self._our_groups(lb_id, ref)
         our_group_ids = {str(g["VServerGroupId"]) for g in groups}
@@ -373,50 +424,112 @@ class AlibabaProvider:
             self._api.delete_listener(lb_id, key[0], key[1])
             del ours[key]
 
-        kept: set[str] = set()
+        # Read every group we keep first: what they hold tells which Pod IPs need a lookup.
+        plans: list[tuple[_WantedListener, Mapping[str, Any] | None, str | None]] = []
+        held: dict[str, set[BackendKey]] = {}
         for want in wanted:
             current = ours.get((want.protocol, want.port))
-            group_id = self._sync_group(lb_id, want, groups, current, ref)
+            group_id = self._pick_group(want, groups, current)
+            if group_id is not None and group_id not in held:
+                attribute = self._api.describe_vserver_group(group_id)
+                held[group_id] = {
+                    _backend_key(item)
+                    for item in attribute.get("BackendServers", {}).get("BackendServer", [])
+                }
+            plans.append((want, current, group_id))
+        owners = self._eni_owners(wanted, held.values(), vpc_id=vpc_id, warnings=warnings)
+
+        kept: set[str] = set()
+        for want, live, existing in plans:
+            backends = want.backends
+            if want.pod_mode:
+                backends = frozenset(
+                    (owners[ip], port, "eni", ip) for ip, port in want.pods if ip in owners
+                )
+            if existing is None:
+                group_id = self._api.create_vserver_group(
+                    lb_id,
+                    want.group_name,
+                    [_backend_body(k) for k in sorted(backends)],
+                    ownership_tags(ref),
+                )
+            else:
+                group_id = existing
+                have = held[group_id]
+                extra = sorted(have - backends)
+                missing = sorted(backends - have)
+                if extra:
+                    self._api.remove_backends(group_id, [_backend_body(k) for k in extra])
+                if missing:
+                    self._api.add_backends(group_id, [_backend_body(k) for k in missing])
             kept.add(group_id)
-            self._sync_listener(lb_id, want, group_id, current)
+            self._sync_listener(lb_id, want, group_id, live)
 
         for group in groups:
             if str(group["VServerGroupId"]) not in kept:
                 self._api.delete_vserver_group(str(group["VServerGroupId"]))
 
-    def _sync_group(
-        self,
-        lb_id: str,
+    @staticmethod
+    def _pick_group(
         want: _WantedListener,
         groups: Sequence[Mapping[str, Any]],
         current: Mapping[str, Any] | None,
-        ref: ServiceRef,
-    ) -> str:
+    ) -> str | None:
+        """The existing group for ``want``, or None when one must be created."""
         named = [g for g in groups if g.get("VServerGroupName") == want.group_name]
         # Prefer the group the listener already uses (a crash may have left a twin).
         named.sort(
             key=lambda g: current is None or g["VServerGroupId"] != current.get("VServerGroupId")
         )
-        if not named:
-            return self._api.create_vserver_group(
-                lb_id,
-                want.group_name,
-                [_backend_body(k) for k in sorted(want.backends)],
-                ownership_tags(ref),
+        return str(named[0]["VServerGroupId"]) if named else None
+
+    def _eni_owners(
+        self,
+        wanted: Sequence[_WantedListener],
+        held: Iterable[set[BackendKey]],
+        *,
+        vpc_id: str | None,
+        warnings: list[str],
+    ) -> dict[str, str]:
+        """Pod IP -> the ENI that holds it, for every wanted Pod IP that has exactly one.
+
+        An IP the groups already hold with one ENI keeps it (the remote state is the
+        only memory: nothing is cached across syncs); the others are looked up in one
+        batched ECS call.  IPs no ENI (or several) holds are left out with a warning.
+        """
+        ips = {ip for want in wanted for ip, _ in want.pods}
+        if not ips:
+            return {}
+        registered: dict[str, set[str]] = {}
+        for keys in held:
+            for server_id, _, kind, ip in keys:
+                # ``eni-``: entries an older version made with the Pod IP as ServerId are redone.
+                if kind == "eni" and ip in ips and server_id.startswith("eni-"):
+                    registered.setdefault(ip, set()).add(server_id)
+        owners = {ip: next(iter(enis)) for ip, enis in registered.items() if len(enis) == 1}
+        unknown = sorted(ips - set(owners), key=_ip_sort_key)
+        if not unknown:
+            return owners
+        found = self._api.find_enis(unknown, vpc_id=vpc_id)
+        owners.update({ip: next(iter(enis)) for ip, enis in found.items() if len(enis) == 1})
+        where = f" in VPC {vpc_id}" if vpc_id else ""
+        orphans = [ip for ip in unknown if not found.get(ip)]
+        if orphans:
+            warnings.append(
+                f"no in-use ENI{where} holds Pod IP(s) {_ip_list(orphans)}: those endpoints "
+                "are not load balancer backends (is the Pod network ENI-based, e.g. Terway?)"
             )
-        group_id = str(named[0]["VServerGroupId"])
-        attribute = self._api.describe_vserver_group(group_id)
-        have = {
-            _backend_key(item)
-            for item in attribute.get("BackendServers", {}).get("BackendServer", [])
-        }
-        extra = sorted(have - want.backends)
-        missing = sorted(want.backends - have)
-        if extra:
-            self._api.remove_backends(group_id, [_backend_body(k) for k in extra])
-        if missing:
-            self._api.add_backends(group_id, [_backend_body(k) for k in missing])
-        return group_id
+        shared = [ip for ip in unknown if len(found.get(ip, ())) > 1]
+        if shared:
+            warnings.append(
+                f"several ENIs{where} hold Pod IP(s) {_ip_list(shared)}: those endpoints are "
+                "not load balancer backends (set the class setting vpc_id)"
+            )
+        log.info(
+            "looked up the ENIs of pod IPs",
+            extra={"ips": len(unknown), "found": len(unknown) - len(orphans) - len(shared)},
+        )
+        return owners
 
     def _sync_listener(
         self,

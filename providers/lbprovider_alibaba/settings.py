@@ -25,6 +25,7 @@ ADDRESS_TYPES = ("internet", "intranet")
 _SCHEMA: dict[str, tuple[type, bool]] = {
     "region": (str, True),
     "endpoint": (str, False),
+    "ecs_endpoint": (str, False),
     "vpc_id": (str, False),
     "vswitch_id": (str, False),
     "credentials_file": (str, False),
@@ -53,7 +54,10 @@ class AlibabaSettings:
     region: str
     endpoint: str | None = None
     """``host:port`` of the SLB API (plain host: https; loopback: http; or an explicit scheme)."""
+    ecs_endpoint: str | None = None
+    """``host:port`` of the ECS API (ENI lookups of Pod IPs); unset: Alibaba's regional one."""
     vpc_id: str | None = None
+    """VPC of the cluster: intranet load balancers and the ENI lookup filter."""
     vswitch_id: str | None = None
     """Default vSwitch for intranet load balancers."""
     credentials_file: str | None = None
@@ -66,25 +70,44 @@ class AlibabaSettings:
 
     @property
     def endpoint_host(self) -> str | None:
-        """The endpoint without its scheme."""
-        if self.endpoint is None:
-            return None
-        return self.endpoint.split("://", 1)[-1].rstrip("/")
+        """The SLB endpoint without its scheme."""
+        return _host_of(self.endpoint)
 
     @property
     def protocol(self) -> str:
-        """``http`` or ``https`` for the SDK's requests."""
-        if self.endpoint is None:
-            return "https"
-        if "://" in self.endpoint:
-            return self.endpoint.split("://", 1)[0].lower()
-        host = self.endpoint.rsplit(":", 1)[0].strip("[]")
-        if host == "localhost":
-            return "http"
-        try:
-            return "http" if ipaddress.ip_address(host).is_loopback else "https"
-        except ValueError:
-            return "https"
+        """``http`` or ``https`` for the SDK's SLB requests."""
+        return _protocol_of(self.endpoint)
+
+    @property
+    def ecs_endpoint_host(self) -> str | None:
+        """The ECS endpoint without its scheme."""
+        return _host_of(self.ecs_endpoint)
+
+    @property
+    def ecs_protocol(self) -> str:
+        """``http`` or ``https`` for the SDK's ECS requests."""
+        return _protocol_of(self.ecs_endpoint)
+
+
+def _host_of(endpoint: str | None) -> str | None:
+    if endpoint is None:
+        return None
+    return endpoint.split("://", 1)[-1].rstrip("/")
+
+
+def _protocol_of(endpoint: str | None) -> str:
+    """An explicit scheme wins; loopback hosts are plain http (mocks), the rest https."""
+    if endpoint is None:
+        return "https"
+    if "://" in endpoint:
+        return endpoint.split("://", 1)[0].lower()
+    host = endpoint.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return "http"
+    try:
+        return "http" if ipaddress.ip_address(host).is_loopback else "https"
+    except ValueError:
+        return "https"
 
 
 def parse_settings(settings: Mapping[str, Any]) -> AlibabaSettings:
@@ -114,11 +137,12 @@ def parse_settings(settings: Mapping[str, Any]) -> AlibabaSettings:
         raise ProviderConfigError(
             f"alibaba: settings key 'address_type' must be one of {', '.join(ADDRESS_TYPES)}"
         )
-    endpoint = values.get("endpoint")
-    if endpoint is not None and "://" in endpoint:
-        scheme = endpoint.split("://", 1)[0].lower()
-        if scheme not in ("http", "https"):
-            raise ProviderConfigError("alibaba: settings key 'endpoint' must use http or https")
+    for key in ("endpoint", "ecs_endpoint"):
+        endpoint = values.get(key)
+        if endpoint is not None and "://" in endpoint:
+            scheme = endpoint.split("://", 1)[0].lower()
+            if scheme not in ("http", "https"):
+                raise ProviderConfigError(f"alibaba: settings key {key!r} must use http or https")
     return AlibabaSettings(**values)
 
 

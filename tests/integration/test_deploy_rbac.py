@@ -104,6 +104,12 @@ def test_controller_serves_with_only_the_shipped_rbac(
         admin.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/web")
         wait_for(lambda: admin.service(namespace, "web") is None, what="cleanup")
         assert provider.calls_for(f"{namespace}/web") == ["ensure", "delete"]
+        controller.stop()
+        elector.release()  # a rolling update's successor must not wait out the lease
+        lease = admin.api.request(
+            "GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/lbprovider"
+        )
+        assert not lease["spec"].get("holderIdentity")
     finally:
         elector.stop()
         controller.stop()

@@ -1,4 +1,4 @@
-"""SLB API errors of the mock: one class per error code, with the HTTP status Alibaba answers.
+"""API errors of the mock (SLB and ECS): one class per error code, with Alibaba's HTTP status.
 
 The response body is Alibaba's ``{"RequestId","HostId","Code","Message"}``;
 the SDK turns it into ``aliyunsdkcore.acs_exception.exceptions.ServerException``.
@@ -123,7 +123,7 @@ class InvalidParameter(SlbError):
 
 
 class InvalidVersion(SlbError):
-    """The API Version is not 2014-05-15."""
+    """The API Version is neither SLB's 2014-05-15 nor ECS's 2014-05-26."""
 
     code = "InvalidVersion"
     status = 400
@@ -179,7 +179,7 @@ class RspoolVipExist(SlbError):
 
 
 class BackendServerNotExist(SlbError):
-    """A backend ServerId is not a known ECS instance / ENI, or its IP is outside the VPC."""
+    """A backend ServerId is not a known ECS instance or ENI of the VPC."""
 
     code = "InvalidBackendServers.ServerIdNotExist"
     status = 400

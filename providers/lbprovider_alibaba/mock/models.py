@@ -1,9 +1,12 @@
-"""State and rules of the mock SLB: request authentication, load balancers, listeners, groups.
+"""State and rules of the mock: request authentication, SLB objects and the ECS ENIs behind them.
 
 Everything is guarded by one lock.  The rules are the ones a real SLB enforces
 and a provider can trip over: RPC HMAC-SHA1 signatures, timestamp skew, nonce
 reuse, listener ports unique per protocol, NotFound codes, backends that must
-exist in the VPC, intranet needing a vSwitch, deletion protection.
+exist (an ``eni`` backend names the ENI that holds its ``ServerIp``), intranet
+needing a vSwitch, deletion protection.  ECS is modelled only as far as SLB
+backends need it: instances, each with a primary ENI, and secondary ENIs
+holding Pod IPs (as Terway makes them), read through ``DescribeNetworkInterfaces``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import string
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +29,8 @@ from urllib.parse import quote
 
 from lbprovider_alibaba.mock import exceptions as exc
 
-API_VERSION = "2014-05-15"
+API_VERSION = "2014-05-15"  # SLB
+ECS_API_VERSION = "2014-05-26"
 MAX_SKEW = timedelta(minutes=15)
 READ_PREFIXES = ("Describe", "List")
 
@@ -66,8 +70,9 @@ class Backend:
     type: str = "ecs"
     server_ip: str = ""
 
-    def key(self) -> tuple[str, int]:
-        return (self.server_id, self.port)
+    def key(self) -> tuple[str, int, str]:
+        # One ENI holds many Pod IPs: its backends differ by ServerIp too.
+        return (self.server_id, self.port, self.server_ip if self.type == "eni" else "")
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -145,6 +150,82 @@ class Instance:
     private_ip: str
 
 
+@dataclass(slots=True, kw_only=True)
+class NetworkInterface:
+    """An ENI: an instance's primary one, or a secondary one holding Pod IPs."""
+
+    id: str
+    vpc_id: str
+    vswitch_id: str
+    primary_ip: str
+    secondary_ips: list[str] = field(default_factory=list)
+    instance_id: str = ""
+    type: str = "Secondary"
+    created: str = ""
+
+    @property
+    def status(self) -> str:
+        return "InUse" if self.instance_id else "Available"
+
+    @property
+    def private_ips(self) -> list[str]:
+        return [self.primary_ip, *self.secondary_ips]
+
+    def to_api(self, region: str) -> dict[str, Any]:
+        digits = self.id.removeprefix("eni-").ljust(6, "0")
+        return {
+            "NetworkInterfaceId": self.id,
+            "NetworkInterfaceName": "",
+            "Description": "",
+            "Status": self.status,
+            "Type": self.type,
+            "VpcId": self.vpc_id,
+            "VSwitchId": self.vswitch_id,
+            "ZoneId": f"{region}-h",
+            "PrivateIpAddress": self.primary_ip,
+            "MacAddress": "00:16:3e:" + ":".join(digits[i : i + 2] for i in (0, 2, 4)),
+            "InstanceId": self.instance_id,
+            "CreationTime": self.created,
+            "ServiceManaged": False,
+            "ResourceGroupId": "",
+            "SecurityGroupIds": {"SecurityGroupId": []},
+            "PrivateIpSets": {
+                "PrivateIpSet": [
+                    {"PrivateIpAddress": ip, "Primary": ip == self.primary_ip}
+                    for ip in self.private_ips
+                ]
+            },
+            "Ipv6Sets": {"Ipv6Set": []},
+            "Tags": {"Tag": []},
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EniQuery:
+    """The filters of one DescribeNetworkInterfaces call (empty: not filtered)."""
+
+    ids: frozenset[str] = frozenset()
+    private_ips: frozenset[str] = frozenset()
+    vpc_id: str = ""
+    vswitch_id: str = ""
+    instance_id: str = ""
+    type: str = ""
+    status: str = ""
+    primary_ip: str = ""
+
+    def matches(self, eni: NetworkInterface) -> bool:
+        return (
+            (not self.ids or eni.id in self.ids)
+            and (not self.private_ips or not self.private_ips.isdisjoint(eni.private_ips))
+            and (not self.vpc_id or eni.vpc_id == self.vpc_id)
+            and (not self.vswitch_id or eni.vswitch_id == self.vswitch_id)
+            and (not self.instance_id or eni.instance_id == self.instance_id)
+            and (not self.type or eni.type == self.type)
+            and (not self.status or eni.status == self.status)
+            and (not self.primary_ip or eni.primary_ip == self.primary_ip)
+        )
+
+
 # Listener attributes the mock keeps, with the defaults SLB applies.
 _TCP_DEFAULTS: dict[str, Any] = {
     "Bandwidth": -1,
@@ -206,11 +287,22 @@ class SlbBackend:
         self.vpc_cidr = ipaddress.ip_network(vpc_cidr)
         self.vswitches = {vswitch_id or _rand("vsw-"): ipaddress.ip_network(vswitch_cidr)}
         hosts = list(ipaddress.ip_network(vswitch_cidr).hosts())
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.instances: dict[str, Instance] = {}
+        self.enis: dict[str, NetworkInterface] = {}
         for n in range(instances):
             instance_id = _rand("i-bp")
             self.instances[instance_id] = Instance(id=instance_id, private_ip=str(hosts[9 + n]))
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+            primary = NetworkInterface(
+                id=_rand("eni-bp"),
+                vpc_id=self.vpc_id,
+                vswitch_id=self.vswitch_id,
+                primary_ip=str(hosts[9 + n]),
+                instance_id=instance_id,
+                type="Primary",
+                created=self._now(),
+            )
+            self.enis[primary.id] = primary
         self.load_balancers: dict[str, LoadBalancer] = {}
         self.vserver_groups: dict[str, VServerGroup] = {}
         self.nonces: dict[str, datetime] = {}
@@ -225,6 +317,90 @@ class SlbBackend:
     @property
     def vswitch_id(self) -> str:
         return next(iter(self.vswitches))
+
+    def _now(self) -> str:
+        return self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _used_ips(self) -> set[str]:
+        with self.lock:
+            used = {lb.address for lb in self.load_balancers.values()}
+            used |= {i.private_ip for i in self.instances.values()}
+            used |= {ip for eni in self.enis.values() for ip in eni.private_ips}
+            return used
+
+    def create_eni(
+        self,
+        ips: Sequence[str],
+        *,
+        instance_id: str | None = None,
+        attach: bool = True,
+        primary_ip: str | None = None,
+        vswitch_id: str | None = None,
+    ) -> NetworkInterface:
+        """Test helper (admin): a secondary ENI holding ``ips`` as secondary private IPs.
+
+        Like Terway's ENIs for Pods: in the vSwitch, attached (``InUse``) to
+        ``instance_id`` (default: the first instance) unless ``attach`` is false.
+        ``primary_ip`` defaults to the highest free address of the vSwitch.
+        """
+        with self.lock:
+            vsw = vswitch_id or self.vswitch_id
+            cidr = self.vswitches.get(vsw)
+            if cidr is None:
+                raise ValueError(f"unknown vSwitch {vsw}")
+            owner = ""
+            if attach:
+                owner = instance_id or next(iter(self.instances), "")
+                if owner not in self.instances:
+                    raise ValueError(f"unknown instance {owner or '(none seeded)'}")
+            used = self._used_ips()
+            wanted = [str(ip) for ip in ips]
+            if primary_ip is None:
+                # From the top of the vSwitch: clear of instances, Pod IPs and intranet VIPs.
+                taken = used | set(wanted)
+                free = (str(h) for h in reversed(list(cidr.hosts())) if str(h) not in taken)
+                primary_ip = next(free, None)
+                if primary_ip is None:
+                    raise ValueError("the vSwitch has no free address")
+            for ip in [primary_ip, *wanted]:
+                if ipaddress.ip_address(ip) not in cidr:
+                    raise ValueError(f"{ip} is not in vSwitch {vsw} ({cidr})")
+                if ip in used:
+                    raise ValueError(f"{ip} is already used")
+            if len({primary_ip, *wanted}) != len(wanted) + 1:
+                raise ValueError("an address is given twice")
+            eni = NetworkInterface(
+                id=_rand("eni-bp"),
+                vpc_id=self.vpc_id,
+                vswitch_id=vsw,
+                primary_ip=primary_ip,
+                secondary_ips=wanted,
+                instance_id=owner,
+                created=self._now(),
+            )
+            self.enis[eni.id] = eni
+            return eni
+
+    def move_ips(self, ips: Sequence[str], eni_id: str) -> None:
+        """Test helper (admin): unassign ``ips`` from their ENIs and assign them to ``eni_id``."""
+        with self.lock:
+            target = self.enis.get(eni_id)
+            if target is None:
+                raise ValueError(f"unknown ENI {eni_id}")
+            for ip in ips:
+                holder = next((e for e in self.enis.values() if ip in e.secondary_ips), None)
+                if holder is None:
+                    raise ValueError(f"{ip} is not a secondary IP of any ENI")
+                holder.secondary_ips.remove(ip)
+                target.secondary_ips.append(ip)
+
+    def delete_eni(self, eni_id: str) -> None:
+        """Test helper (admin): a secondary ENI goes away with its IPs."""
+        with self.lock:
+            eni = self.enis.get(eni_id)
+            if eni is None or eni.type == "Primary":
+                raise ValueError(f"no secondary ENI {eni_id}")
+            del self.enis[eni_id]
 
     def inject_fault(self, code: str, *, count: int = 1, actions: tuple[str, ...] = ()) -> None:
         """Fail the next ``count`` calls (of ``actions``, or any) with error ``code``."""
@@ -274,6 +450,7 @@ class SlbBackend:
                     }
                     for g in self.vserver_groups.values()
                 ],
+                "network_interfaces": [eni.to_api(self.region) for eni in self.enis.values()],
                 "counts": {"reads": dict(self.reads), "writes": dict(self.writes)},
             }
 
@@ -314,9 +491,7 @@ class SlbBackend:
             self.nonces[params["SignatureNonce"]] = now
 
     def before_action(self, action: str, params: Mapping[str, str]) -> None:
-        """Version check, counters, latency and injected faults for one authenticated call."""
-        if params.get("Version") != API_VERSION:
-            raise exc.InvalidVersion()
+        """Counters, latency and injected faults for one authenticated, routed call."""
         with self.lock:
             (self.reads if action.startswith(READ_PREFIXES) else self.writes)[action] += 1
             latency = self.latency
@@ -415,8 +590,7 @@ class SlbBackend:
 
     def _intranet_address(self, vswitch_id: str, address: str) -> str:
         cidr = self.vswitches[vswitch_id]
-        taken = {lb.address for lb in self.load_balancers.values()}
-        taken |= {i.private_ip for i in self.instances.values()}
+        taken = self._used_ips()
         if address:
             try:
                 wanted = ipaddress.ip_address(address)
@@ -531,7 +705,7 @@ class SlbBackend:
 
     # -- vserver groups ------------------------------------------------------------------
     def _check_backends(self, backends: list[Backend]) -> None:
-        seen: set[tuple[str, int]] = set()
+        seen: set[tuple[str, int, str]] = set()
         for backend in backends:
             if not 1 <= backend.port <= 65535:
                 raise exc.InvalidParameter("The specified Port of a backend server is not valid.")
@@ -549,15 +723,18 @@ class SlbBackend:
                 if backend.server_ip and backend.server_ip != instance.private_ip:
                     raise exc.InvalidParameter("The ServerIp does not belong to the instance.")
             elif backend.type == "eni":
-                try:
-                    ip = ipaddress.ip_address(backend.server_ip)
-                except ValueError as error:
-                    raise exc.InvalidParameter(
-                        "An eni backend server needs a valid ServerIp."
-                    ) from error
-                if ip not in self.vpc_cidr:
+                # ServerId is the ENI, ServerIp one of its private IPs (a Pod IP).
+                eni = self.enis.get(backend.server_id)
+                if eni is None or eni.vpc_id != self.vpc_id:
                     raise exc.BackendServerNotExist(
-                        f"The backend address {backend.server_ip} is not in the VPC."
+                        f"The specified backend server {backend.server_id} does not exist."
+                    )
+                if not backend.server_ip:
+                    raise exc.MissingParameter("BackendServers.ServerIp")
+                if backend.server_ip not in eni.private_ips:
+                    raise exc.InvalidParameter(
+                        f"The ServerIp {backend.server_ip} does not belong to the network "
+                        f"interface {eni.id}."
                     )
             else:
                 raise exc.InvalidParameter("The specified Type of a backend server is not valid.")
@@ -638,6 +815,15 @@ class SlbBackend:
             ):
                 raise exc.RspoolVipExist()
             del self.vserver_groups[group_id]
+
+    # -- ECS network interfaces ----------------------------------------------------------
+    def describe_network_interfaces(
+        self, query: EniQuery, *, offset: int, size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page (from ``offset``) of the ENIs matching ``query``, and how many match."""
+        with self.lock:
+            found = [eni for eni in self.enis.values() if query.matches(eni)]
+            return [eni.to_api(self.region) for eni in found[offset : offset + size]], len(found)
 
     # -- listeners -----------------------------------------------------------------------
     @staticmethod

@@ -1,6 +1,8 @@
-"""Thin parameter parsing: one function per SLB action, from flat RPC parameters to model calls.
+"""Thin parameter parsing: one function per action, from flat RPC parameters to model calls.
 
-Each returns the JSON body (without ``RequestId``, which the server adds).
+SLB (2014-05-15) and the ECS call SLB backends need (2014-05-26) share the
+server: ``dispatch`` routes by ``Version`` then ``Action``.  Each handler
+returns the JSON body (without ``RequestId``, which the server adds).
 """
 
 from __future__ import annotations
@@ -11,10 +13,22 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lbprovider_alibaba.mock import exceptions as exc
-from lbprovider_alibaba.mock.models import Backend, SlbBackend, parse_tags_json
+from lbprovider_alibaba.mock.models import (
+    API_VERSION,
+    ECS_API_VERSION,
+    Backend,
+    EniQuery,
+    SlbBackend,
+    parse_tags_json,
+)
 
 Params = Mapping[str, str]
 Handler = Callable[[SlbBackend, Params], dict[str, Any]]
+
+MAX_ENI_FILTER_VALUES = 100  # PrivateIpAddress.N / NetworkInterfaceId.N
+MAX_ENI_PAGE_SIZE = 1000
+MAX_ENI_RESULTS = 500
+_TOKEN_PREFIX = "eni-page-"  # noqa: S105  # a paging token, not a secret
 
 
 def _required(params: Params, name: str) -> str:
@@ -260,6 +274,60 @@ def describe_load_balancer_listeners(backend: SlbBackend, p: Params) -> dict[str
     }
 
 
+def describe_network_interfaces(backend: SlbBackend, p: Params) -> dict[str, Any]:
+    ids = _repeat(p, "NetworkInterfaceId")
+    ips = _repeat(p, "PrivateIpAddress")
+    if len(ids) > MAX_ENI_FILTER_VALUES or len(ips) > MAX_ENI_FILTER_VALUES:
+        raise exc.InvalidParameter(
+            f"At most {MAX_ENI_FILTER_VALUES} NetworkInterfaceId.N or PrivateIpAddress.N values."
+        )
+    query = EniQuery(
+        ids=frozenset(ids),
+        private_ips=frozenset(ips),
+        vpc_id=p.get("VpcId", ""),
+        vswitch_id=p.get("VSwitchId", ""),
+        instance_id=p.get("InstanceId", ""),
+        type=p.get("Type", ""),
+        status=p.get("Status", ""),
+        primary_ip=p.get("PrimaryIpAddress", ""),
+    )
+    if "MaxResults" in p or p.get("NextToken"):
+        # Token paging; PageNumber/PageSize are then ignored, as ECS does.
+        size = _int(p, "MaxResults", 10)
+        if not 1 <= size <= MAX_ENI_RESULTS:
+            raise exc.InvalidParameter("The specified MaxResults is not valid.")
+        token = p.get("NextToken", "")
+        offset = 0
+        if token:
+            raw = token.removeprefix(_TOKEN_PREFIX)
+            if raw == token or not raw.isdigit():
+                raise exc.InvalidParameter("The specified NextToken is not valid.")
+            offset = int(raw)
+        items, total = backend.describe_network_interfaces(query, offset=offset, size=size)
+        following = offset + len(items)
+        return {
+            "TotalCount": total,
+            "NextToken": f"{_TOKEN_PREFIX}{following}" if following < total else "",
+            "NetworkInterfaceSets": {"NetworkInterfaceSet": items},
+        }
+    page = _int(p, "PageNumber", 1)
+    size = _int(p, "PageSize", 10)
+    if page < 1 or not 1 <= size <= MAX_ENI_PAGE_SIZE:
+        raise exc.InvalidParameter("The specified PageNumber or PageSize is not valid.")
+    items, total = backend.describe_network_interfaces(query, offset=(page - 1) * size, size=size)
+    return {
+        "TotalCount": total,
+        "PageNumber": page,
+        "PageSize": size,
+        "NextToken": "",
+        "NetworkInterfaceSets": {"NetworkInterfaceSet": items},
+    }
+
+
+ECS_ACTIONS: dict[str, Handler] = {
+    "DescribeNetworkInterfaces": describe_network_interfaces,
+}
+
 ACTIONS: dict[str, Handler] = {
     "CreateLoadBalancer": create_load_balancer,
     "DescribeLoadBalancers": describe_load_balancers,
@@ -285,11 +353,18 @@ ACTIONS: dict[str, Handler] = {
 }
 
 
+#: API version -> that product's actions.
+PRODUCTS: dict[str, dict[str, Handler]] = {API_VERSION: ACTIONS, ECS_API_VERSION: ECS_ACTIONS}
+
+
 def dispatch(backend: SlbBackend, method: str, params: Params) -> dict[str, Any]:
-    """Authenticate, count, inject faults, then run the action."""
+    """Authenticate, route by Version and Action, count, inject faults, then run the action."""
     backend.authenticate(method, params)
+    actions = PRODUCTS.get(params.get("Version", ""))
+    if actions is None:
+        raise exc.InvalidVersion()
     action = params.get("Action", "")
-    handler = ACTIONS.get(action)
+    handler = actions.get(action)
     if handler is None:
         raise exc.InvalidActionNotFound()
     backend.before_action(action, params)

@@ -1,11 +1,15 @@
 """The HTTP side of the mock SLB: a ThreadingHTTPServer on 127.0.0.1 and the sandbox handle.
 
 ``POST|GET /?Action=...`` is the signed RPC API (parameters in the query string
-and/or a form body).  ``/_admin/...`` is a test-only, unsigned interface:
-``GET /_admin/state``, ``GET /_admin/counts``, ``POST /_admin/reset-counts``,
+and/or a form body): SLB (``Version=2014-05-15``) and ECS ``DescribeNetworkInterfaces``
+(``Version=2014-05-26``) on one endpoint.  ``/_admin/...`` is a test-only,
+unsigned interface: ``GET /_admin/state``, ``GET /_admin/counts``,
+``POST /_admin/reset-counts``,
 ``POST /_admin/faults`` (``{"code": "Throttling.User", "count": 2, "actions": [...]}``),
 ``POST /_admin/latency`` (``{"seconds": 0.5}``), ``POST /_admin/clock``
-(``{"timestamp": "2026-11-26T08:56:40Z"}`` pins the clock, ``null`` frees it).
+(``{"timestamp": "2026-11-26T08:56:40Z"}`` pins the clock, ``null`` frees it),
+``GET /_admin/enis`` (every ENI) and ``POST /_admin/enis`` (``{"ips": ["10.0.1.50"],
+"instance_id": "i-…", "attach": true}`` makes a Terway-like ENI holding those Pod IPs).
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 from lbprovider.cloud.sandbox import SandboxInstance
 from lbprovider_alibaba.mock import exceptions as exc
-from lbprovider_alibaba.mock.models import SlbBackend
+from lbprovider_alibaba.mock.models import ECS_API_VERSION, SlbBackend
 from lbprovider_alibaba.mock.responses import dispatch
 
 log = logging.getLogger(__name__)
 
 HOST_ID = "slb.aliyuncs.com"
+ECS_HOST_ID = "ecs.aliyuncs.com"
+#: Pod IPs of the ENIs ``start()`` seeds for the sandbox (Terway-style secondary IPs).
+SEEDED_POD_IPS = tuple(f"10.0.1.{n}" for n in range(200, 211))
 
 
 class _Server(ThreadingHTTPServer):
@@ -75,6 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body and "application/x-www-form-urlencoded" in content_type:
             params.update(parse_qsl(body.decode(), keep_blank_values=True))
         request_id = str(uuid.uuid4()).upper()
+        host_id = ECS_HOST_ID if params.get("Version") == ECS_API_VERSION else HOST_ID
         try:
             reply = dispatch(self.server.backend, method, params)
         except exc.SlbError as error:
@@ -82,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
                 error.status,
                 {
                     "RequestId": request_id,
-                    "HostId": HOST_ID,
+                    "HostId": host_id,
                     "Code": error.code,
                     "Message": error.message,
                     "Recommend": "",
@@ -96,7 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
                 internal.status,
                 {
                     "RequestId": request_id,
-                    "HostId": HOST_ID,
+                    "HostId": host_id,
                     "Code": internal.code,
                     "Message": internal.message,
                 },
@@ -142,6 +150,20 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 backend.clock = lambda: pinned
             self._send(200, {})
+        elif method == "GET" and path == "/_admin/enis":
+            self._send(200, {"network_interfaces": backend.snapshot()["network_interfaces"]})
+        elif method == "POST" and path == "/_admin/enis":
+            try:
+                eni = backend.create_eni(
+                    [str(ip) for ip in payload["ips"]],
+                    instance_id=payload.get("instance_id"),
+                    attach=bool(payload.get("attach", True)),
+                    primary_ip=payload.get("primary_ip"),
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                self._send(400, {"error": str(error)})
+                return
+            self._send(200, eni.to_api(backend.region))
         elif method == "POST" and path == "/_admin/latency":
             with backend.lock:
                 backend.latency = float(payload.get("seconds", 0))
@@ -167,6 +189,16 @@ class AlibabaMockCloud:
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def enis(self) -> dict[str, tuple[str, ...]]:
+        """Secondary ENI id -> the Pod IPs it holds (what POD_IP-mode Services can target)."""
+        with self.backend.lock:
+            return {
+                eni.id: tuple(eni.secondary_ips)
+                for eni in self.backend.enis.values()
+                if eni.type == "Secondary"
+            }
 
     @property
     def access_key_id(self) -> str:
@@ -197,6 +229,7 @@ class AlibabaMockCloud:
         return {
             "region": self.backend.region,
             "endpoint": f"{self.host}:{self.port}",
+            "ecs_endpoint": f"{self.host}:{self.port}",
             "vpc_id": self.backend.vpc_id,
             "vswitch_id": self.backend.vswitch_id,
             "credentials_file": self.credentials_file,
@@ -248,8 +281,29 @@ def serve(backend: SlbBackend, *, host: str = "127.0.0.1", port: int = 0) -> Ali
     )
 
 
+def seed_pod_enis(backend: SlbBackend, ips: tuple[str, ...] = SEEDED_POD_IPS) -> None:
+    """Terway-like ENIs holding ``ips`` as secondary IPs, one per instance (contiguous blocks)."""
+    owners: list[str | None] = [*backend.instances] or [None]
+    per_eni = -(-len(ips) // len(owners))  # ceiling
+    for n, owner in enumerate(owners):
+        block = ips[n * per_eni : (n + 1) * per_eni]
+        if block:
+            backend.create_eni(block, instance_id=owner, attach=owner is not None)
+
+
 def start(*, host: str = "127.0.0.1", port: int = 0, instances: int = 2) -> AlibabaMockCloud:
-    """Start a mock SLB region with ``instances`` seeded ECS instances (sandbox contract)."""
+    """Start a mock SLB region (sandbox contract).
+
+    Seeds ``instances`` ECS instances, each with its primary ENI, and Pod ENIs
+    holding 10.0.1.200-10.0.1.210 (``AlibabaMockCloud.enis``, ``GET /_admin/enis``).
+    """
     if host not in ("127.0.0.1", "localhost"):
         raise ValueError("the mock SLB only listens on 127.0.0.1")
-    return serve(SlbBackend(instances=instances), host="127.0.0.1", port=port)
+    backend = SlbBackend(instances=instances)
+    seed_pod_enis(backend)
+    cloud = serve(backend, host="127.0.0.1", port=port)
+    log.info(
+        "mock alibaba seeded pod ENIs",
+        extra={"endpoint": cloud.endpoint, "enis": {k: list(v) for k, v in cloud.enis.items()}},
+    )
+    return cloud

@@ -44,16 +44,17 @@ class Kit:
         return create({**self.cloud.provider_settings(), **overrides}, cluster_name=CLUSTER)
 
     def client(self, *, ak: str | None = None, secret: str | None = None) -> AcsClient:
-        """A real SDK client pointed at the mock (plain http)."""
+        """A real SDK client pointed at the mock (plain http) for SLB and ECS."""
         client = AcsClient(
             ak or self.cloud.access_key_id,
             secret or self.cloud.access_key_secret,
             self.cloud.backend.region,
             auto_retry=False,
         )
-        client.add_endpoint(
-            self.cloud.backend.region, "Slb", f"{self.cloud.host}:{self.cloud.port}"
-        )
+        for product in ("Slb", "Ecs"):
+            client.add_endpoint(
+                self.cloud.backend.region, product, f"{self.cloud.host}:{self.cloud.port}"
+            )
         return client
 
     @staticmethod
@@ -116,6 +117,19 @@ class Kit:
     def group_backends(self, group_id: str) -> set[tuple[str, int, str]]:
         group = next(g for g in self.state()["vserver_groups"] if g["VServerGroupId"] == group_id)
         return {(b["ServerId"], b["Port"], b["Type"]) for b in group["BackendServers"]}
+
+    def eni_backends(self, group_id: str) -> list[tuple[str, str, int]]:
+        """(ServerId, ServerIp, Port) of a group's ``eni`` backends, sorted; other types fail."""
+        group = next(g for g in self.state()["vserver_groups"] if g["VServerGroupId"] == group_id)
+        assert all(b["Type"] == "eni" for b in group["BackendServers"]), group
+        return sorted((b["ServerId"], b["ServerIp"], b["Port"]) for b in group["BackendServers"])
+
+    def eni(self, *ips: str, **options: Any) -> str:
+        """A Terway-like ENI holding ``ips`` (attached to the first instance unless told)."""
+        return str(self.cloud.backend.create_eni(list(ips), **options).id)
+
+    def eni_lookups(self) -> int:
+        return int(self.cloud.backend.reads["DescribeNetworkInterfaces"])
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkecs.request.v20140526 import DescribeNetworkInterfacesRequest
 from aliyunsdkslb.request.v20140515 import (
     AddVServerGroupBackendServersRequest,
     CreateLoadBalancerRequest,
@@ -24,6 +25,7 @@ from aliyunsdkslb.request.v20140515 import (
     DescribeLoadBalancersRequest,
     DescribeVServerGroupAttributeRequest,
     ListTagResourcesRequest,
+    RemoveVServerGroupBackendServersRequest,
     SetLoadBalancerDeleteProtectionRequest,
     StartLoadBalancerListenerRequest,
     TagResourcesRequest,
@@ -296,6 +298,7 @@ def test_backends_must_be_known_instances_or_vpc_addresses(kit: Kit) -> None:
     group = _group(
         kit, lb_id, [{"ServerId": instance, "Port": 30080, "Weight": 100, "Type": "ecs"}]
     )
+    eni = kit.eni("10.0.1.40")
     add = AddVServerGroupBackendServersRequest.AddVServerGroupBackendServersRequest()
     add.set_VServerGroupId(group)
     add.set_BackendServers(json.dumps([{"ServerId": "i-unknown", "Port": 30080, "Type": "ecs"}]))
@@ -306,11 +309,16 @@ def test_backends_must_be_known_instances_or_vpc_addresses(kit: Kit) -> None:
         )
     )
     assert _error(kit, add).get_error_code() == "InvalidBackendServers.ServerIdNotExist"
+    # The Pod IP as ServerId is refused even for an IP an ENI of the VPC holds.
     add.set_BackendServers(
-        json.dumps([{"ServerId": "10.0.2.7", "ServerIp": "10.0.2.7", "Port": 80, "Type": "eni"}])
+        json.dumps([{"ServerId": "10.0.1.40", "ServerIp": "10.0.1.40", "Port": 80, "Type": "eni"}])
+    )
+    assert _error(kit, add).get_error_code() == "InvalidBackendServers.ServerIdNotExist"
+    add.set_BackendServers(
+        json.dumps([{"ServerId": eni, "ServerIp": "10.0.1.40", "Port": 80, "Type": "eni"}])
     )
     kit.call(kit.client(), add)
-    assert kit.group_backends(group) == {(instance, 30080, "ecs"), ("10.0.2.7", 80, "eni")}
+    assert kit.group_backends(group) == {(instance, 30080, "ecs"), (eni, 80, "eni")}
 
 
 def test_a_group_in_use_cannot_be_deleted(kit: Kit) -> None:
@@ -333,6 +341,158 @@ def test_delete_protection_refuses_deletion_until_lifted(kit: Kit) -> None:
     kit.call(kit.client(), protection)
     kit.call(kit.client(), delete)
     assert kit.cloud.resources() == {"load_balancers": 0, "listeners": 0, "vserver_groups": 0}
+
+
+# -- ECS network interfaces and ENI backends ---------------------------------------------
+
+
+def _enis(kit: Kit, **filters: Any) -> dict[str, Any]:
+    request = DescribeNetworkInterfacesRequest.DescribeNetworkInterfacesRequest()
+    for key, value in filters.items():
+        getattr(request, f"set_{key}")(value)
+    reply: dict[str, Any] = kit.call(kit.client(), request)
+    return reply
+
+
+def _eni_ids(reply: dict[str, Any]) -> list[str]:
+    return [e["NetworkInterfaceId"] for e in reply["NetworkInterfaceSets"]["NetworkInterfaceSet"]]
+
+
+def test_describe_network_interfaces_filters(kit: Kit) -> None:
+    backend: SlbBackend = kit.cloud.backend
+    node = kit.cloud.instances[1]
+    instance = node.provider_id.split(".", 1)[1]
+    pods = kit.eni("10.0.1.50", "10.0.1.51", instance_id=instance)
+    spare = kit.eni("10.0.1.52", attach=False)
+
+    (primary,) = _enis(kit, InstanceId=instance, Type="Primary")["NetworkInterfaceSets"][
+        "NetworkInterfaceSet"
+    ]
+    assert (primary["PrivateIpAddress"], primary["Status"]) == (node.internal_ip, "InUse")
+    # A secondary IP finds its ENI; one call can ask for many IPs.
+    found = _enis(kit, PrivateIpAddresss=["10.0.1.51"], VpcId=backend.vpc_id)
+    (eni,) = found["NetworkInterfaceSets"]["NetworkInterfaceSet"]
+    assert (eni["NetworkInterfaceId"], eni["Type"], eni["InstanceId"]) == (
+        pods,
+        "Secondary",
+        instance,
+    )
+    held = eni["PrivateIpSets"]["PrivateIpSet"]
+    assert [s["PrivateIpAddress"] for s in held if not s["Primary"]] == ["10.0.1.50", "10.0.1.51"]
+    assert [s["PrivateIpAddress"] for s in held if s["Primary"]] == [eni["PrivateIpAddress"]]
+    both = _enis(kit, PrivateIpAddresss=["10.0.1.50", "10.0.1.52", node.internal_ip])
+    assert set(_eni_ids(both)) == {pods, spare, primary["NetworkInterfaceId"]}
+    assert _eni_ids(_enis(kit, PrivateIpAddresss=["10.0.1.52"], Status="InUse")) == []
+    assert _eni_ids(_enis(kit, PrivateIpAddresss=["10.0.1.52"], Status="Available")) == [spare]
+    assert _eni_ids(_enis(kit, PrivateIpAddresss=["10.0.1.51"], VpcId="vpc-other")) == []
+    assert _eni_ids(_enis(kit, NetworkInterfaceIds=[pods, spare], Type="Secondary")) == [
+        pods,
+        spare,
+    ]
+    assert _eni_ids(_enis(kit, PrivateIpAddresss=["10.0.9.9"])) == []
+    assert backend.reads["DescribeNetworkInterfaces"] == 8 and backend.write_count() == 0
+
+
+def test_describe_network_interfaces_pages_and_limits(kit: Kit) -> None:
+    for n in range(5):
+        kit.eni(f"10.0.1.{60 + n}")
+    everyone = [f"10.0.1.{60 + n}" for n in range(5)]
+    pages = [
+        _enis(kit, PrivateIpAddresss=everyone, PageSize=2, PageNumber=page) for page in (1, 2, 3)
+    ]
+    assert [p["TotalCount"] for p in pages] == [5, 5, 5]
+    assert [len(_eni_ids(p)) for p in pages] == [2, 2, 1]
+    assert len({i for p in pages for i in _eni_ids(p)}) == 5
+    # Token paging.
+    first = _enis(kit, PrivateIpAddresss=everyone, MaxResults=3)
+    second = _enis(kit, PrivateIpAddresss=everyone, MaxResults=3, NextToken=first["NextToken"])
+    assert first["NextToken"] and not second["NextToken"]
+    assert set(_eni_ids(first)) | set(_eni_ids(second)) == set(_eni_ids(pages[0])) | set(
+        _eni_ids(pages[1])
+    ) | set(_eni_ids(pages[2]))
+    request = DescribeNetworkInterfacesRequest.DescribeNetworkInterfacesRequest()
+    request.set_PrivateIpAddresss([f"10.1.{n // 250}.{n % 250}" for n in range(101)])
+    assert _error(kit, request).get_error_code() == "InvalidParameter"
+    request = DescribeNetworkInterfacesRequest.DescribeNetworkInterfacesRequest()
+    request.set_PageSize(1001)
+    assert _error(kit, request).get_error_code() == "InvalidParameter"
+    request = DescribeNetworkInterfacesRequest.DescribeNetworkInterfacesRequest()
+    request.set_NextToken("forged")
+    assert _error(kit, request).get_error_code() == "InvalidParameter"
+
+
+def test_ecs_calls_are_signed_routed_by_version_and_counted(kit: Kit) -> None:
+    request = DescribeNetworkInterfacesRequest.DescribeNetworkInterfacesRequest()
+    error = _error(kit, request, secret="wrong")
+    assert (error.get_http_status(), error.get_error_code()) == (400, "InvalidAccessKeySecret")
+    assert _error(kit, request, ak="LTAInope").get_error_code() == "InvalidAccessKeyId.NotFound"
+    # An SLB action under ECS's version (and the reverse) does not exist.
+    slb_under_ecs = DescribeLoadBalancersRequest.DescribeLoadBalancersRequest()
+    slb_under_ecs.set_version("2014-05-26")
+    slb_under_ecs.set_product("Ecs")
+    assert _error(kit, slb_under_ecs).get_error_code() == "InvalidAction.NotFound"
+    unknown = DescribeNetworkInterfacesRequest.DescribeNetworkInterfacesRequest()
+    unknown.set_version("2016-04-28")
+    assert _error(kit, unknown).get_error_code() == "InvalidVersion"
+    kit.cloud.backend.inject_fault("Throttling", actions=("DescribeNetworkInterfaces",))
+    assert _error(kit, request).get_error_code() == "Throttling"
+    assert _eni_ids(_enis(kit, Type="Primary")) != []
+    assert kit.cloud.backend.reads["DescribeNetworkInterfaces"] == 2
+    assert kit.cloud.backend.write_count() == 0
+
+
+def test_eni_backends_need_the_eni_that_holds_the_ip(kit: Kit) -> None:
+    lb_id = _lb(kit)["LoadBalancerId"]
+    eni = kit.eni("10.0.1.70", "10.0.1.71")
+    other = kit.eni("10.0.1.72")
+    group = _group(kit, lb_id)
+    add = AddVServerGroupBackendServersRequest.AddVServerGroupBackendServersRequest()
+    add.set_VServerGroupId(group)
+    add.set_BackendServers(
+        json.dumps([{"ServerId": other, "ServerIp": "10.0.1.70", "Port": 80, "Type": "eni"}])
+    )
+    error = _error(kit, add)
+    assert (error.get_http_status(), error.get_error_code()) == (400, "InvalidParameter")
+    add.set_BackendServers(json.dumps([{"ServerId": eni, "Port": 80, "Type": "eni"}]))
+    assert _error(kit, add).get_error_code() == "MissingParameter"
+    add.set_BackendServers(
+        json.dumps([{"ServerId": "eni-nosuch", "ServerIp": "10.0.1.70", "Port": 80, "Type": "eni"}])
+    )
+    assert _error(kit, add).get_error_code() == "InvalidBackendServers.ServerIdNotExist"
+    # Two Pod IPs of one ENI on the same port are two backends.
+    add.set_BackendServers(
+        json.dumps(
+            [
+                {"ServerId": eni, "ServerIp": "10.0.1.70", "Port": 80, "Type": "eni"},
+                {"ServerId": eni, "ServerIp": "10.0.1.71", "Port": 80, "Type": "eni"},
+            ]
+        )
+    )
+    kit.call(kit.client(), add)
+    assert kit.eni_backends(group) == [(eni, "10.0.1.70", 80), (eni, "10.0.1.71", 80)]
+    assert _error(kit, add).get_error_code() == "BackendServer.Duplicated"
+    remove = RemoveVServerGroupBackendServersRequest.RemoveVServerGroupBackendServersRequest()
+    remove.set_VServerGroupId(group)
+    remove.set_BackendServers(
+        json.dumps([{"ServerId": eni, "ServerIp": "10.0.1.71", "Port": 80, "Type": "eni"}])
+    )
+    kit.call(kit.client(), remove)
+    assert kit.eni_backends(group) == [(eni, "10.0.1.70", 80)]
+
+
+def test_admin_creates_and_lists_enis(kit: Kit) -> None:
+    cloud: AlibabaMockCloud = kit.cloud
+    made = _admin(cloud, "POST", "enis", {"ips": ["10.0.1.80", "10.0.1.81"]})
+    assert made["NetworkInterfaceId"].startswith("eni-") and made["Status"] == "InUse"
+    assert cloud.enis[made["NetworkInterfaceId"]] == ("10.0.1.80", "10.0.1.81")
+    listed = _admin(cloud, "GET", "enis")["network_interfaces"]
+    assert made["NetworkInterfaceId"] in {e["NetworkInterfaceId"] for e in listed}
+    # An address already held is refused, and nothing is made.
+    status, reply = _raw(cloud, "POST", "/_admin/enis", json.dumps({"ips": ["10.0.1.80"]}), {})
+    assert status == 400 and "already used" in reply["error"]
+    assert len(_admin(cloud, "GET", "enis")["network_interfaces"]) == len(listed)
+    found = _enis(kit, PrivateIpAddresss=["10.0.1.81"])
+    assert _eni_ids(found) == [made["NetworkInterfaceId"]]
 
 
 # -- admin interface and sandbox contract -------------------------------------------------
@@ -373,7 +533,26 @@ def test_start_seeds_instances_and_settings_and_stops_idempotently() -> None:
         assert all(i.provider_id.startswith("cn-hangzhou.i-") for i in handle.instances)
         settings = handle.provider_settings()
         assert settings["endpoint"] == f"127.0.0.1:{handle.port}"
-        assert set(settings) == {"region", "endpoint", "vpc_id", "vswitch_id", "credentials_file"}
+        assert set(settings) == {
+            "region",
+            "endpoint",
+            "ecs_endpoint",
+            "vpc_id",
+            "vswitch_id",
+            "credentials_file",
+        }
+        assert settings["ecs_endpoint"] == settings["endpoint"]
+        # Pod ENIs for the sandbox: 10.0.1.200-210, split over the instances, in use.
+        seeded = handle.enis
+        assert sorted(ip for ips in seeded.values() for ip in ips) == sorted(
+            f"10.0.1.{n}" for n in range(200, 211)
+        )
+        owners = {
+            eni["NetworkInterfaceId"]: eni["InstanceId"]
+            for eni in handle.backend.snapshot()["network_interfaces"]
+        }
+        instances = {i.provider_id.split(".", 1)[1] for i in handle.instances}
+        assert {owners[eni_id] for eni_id in seeded} == instances
         credentials = json.loads(Path(settings["credentials_file"]).read_text())
         assert credentials["access_key_id"] == handle.access_key_id
         assert handle.resources() == {"load_balancers": 0, "listeners": 0, "vserver_groups": 0}

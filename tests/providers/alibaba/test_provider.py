@@ -25,8 +25,10 @@ from lbprovider.cloud import (
 )
 from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_UID_TAG
 from lbprovider_alibaba.annotations import ADDRESS_TYPE, LOADBALANCER_ID, SPEC, VSWITCH_ID
-from lbprovider_alibaba.provider import create
-from lbprovider_alibaba.settings import parse_settings
+from lbprovider_alibaba.client import SlbApi
+from lbprovider_alibaba.mock.models import Backend
+from lbprovider_alibaba.provider import AlibabaProvider, create
+from lbprovider_alibaba.settings import load_credentials, parse_settings
 
 pytestmark = pytest.mark.providers
 
@@ -124,20 +126,32 @@ def test_tcp_and_udp_on_one_port_are_two_listeners_with_their_own_groups(kit: Ki
 def test_pod_ip_mode_uses_eni_backends(kit: Kit) -> None:
     provider = kit.provider()
     service = kit.ref()
+    eni_a = kit.eni("10.0.1.30", "10.0.1.31")
+    eni_b = kit.eni("10.0.1.32", instance_id=_instance_ids(kit).pop())
     wanted = kit.desired(
         service,
-        kit.pods(80, Protocol.TCP, "10.0.2.10", "10.0.2.11"),
+        kit.pods(80, Protocol.TCP, "10.0.1.30", "10.0.1.31"),
         backend_mode=BackendMode.POD_IP,
         nodes=(),
     )
     status = provider.ensure(wanted)
+    assert status.warnings == ()
     group = kit.listeners(status.lb_id)[("TCP", 80)]["VServerGroupId"]
-    assert kit.group_backends(group) == {("10.0.2.10", 8080, "eni"), ("10.0.2.11", 8080, "eni")}
+    # ServerId is the ENI that holds the Pod IP; ServerIp the Pod IP.
+    assert kit.eni_backends(group) == [(eni_a, "10.0.1.30", 8080), (eni_a, "10.0.1.31", 8080)]
     # A pod goes away, another comes: one removal, one addition.
+    kit.cloud.backend.reset_counts()
     provider.update_backends(
-        replace(wanted, listeners=(kit.pods(80, Protocol.TCP, "10.0.2.11", "10.0.2.12"),))
+        replace(wanted, listeners=(kit.pods(80, Protocol.TCP, "10.0.1.31", "10.0.1.32"),))
     )
-    assert kit.group_backends(group) == {("10.0.2.11", 8080, "eni"), ("10.0.2.12", 8080, "eni")}
+    assert kit.eni_backends(group) == sorted(
+        [(eni_a, "10.0.1.31", 8080), (eni_b, "10.0.1.32", 8080)]
+    )
+    assert dict(kit.cloud.backend.writes) == {
+        "RemoveVServerGroupBackendServers": 1,
+        "AddVServerGroupBackendServers": 1,
+    }
+    assert kit.eni_lookups() == 1  # only the new Pod IP was looked up
 
 
 def test_a_restarted_provider_adopts_instead_of_duplicating(kit: Kit) -> None:
@@ -367,3 +381,158 @@ def test_the_endpoint_decides_the_protocol(endpoint: str, protocol: str) -> None
     settings = parse_settings({"region": "cn-hangzhou", "endpoint": endpoint})
     assert settings.protocol == protocol
     assert "://" not in (settings.endpoint_host or "")
+
+
+# -- Pod IPs as ENI backends --------------------------------------------------------------
+
+
+def _pod_service(kit: Kit, *listeners: Any) -> Any:
+    return kit.desired(kit.ref(), *listeners, backend_mode=BackendMode.POD_IP, nodes=())
+
+
+def _owner_of(kit: Kit) -> dict[str, str]:
+    """Pod IP -> ENI id, as the mock holds them."""
+    return {ip: eni for eni, ips in kit.cloud.enis.items() for ip in ips}
+
+
+def test_eni_backends_end_to_end_with_one_lookup_for_all_listeners(kit: Kit) -> None:
+    owner = _owner_of(kit)  # the ENIs start() seeds: 10.0.1.200-210 over three instances
+    ips = ("10.0.1.200", "10.0.1.204", "10.0.1.210")
+    assert len({owner[ip] for ip in ips}) == 3
+    wanted = _pod_service(
+        kit,
+        kit.pods(80, Protocol.TCP, *ips),
+        kit.pods(53, Protocol.UDP, *ips, target=5353),
+    )
+    status = kit.provider().ensure(wanted)
+    assert status.warnings == ()
+    listeners = kit.listeners(status.lb_id)
+    assert kit.eni_backends(listeners[("TCP", 80)]["VServerGroupId"]) == sorted(
+        (owner[ip], ip, 8080) for ip in ips
+    )
+    assert kit.eni_backends(listeners[("UDP", 53)]["VServerGroupId"]) == sorted(
+        (owner[ip], ip, 5353) for ip in ips
+    )
+    assert kit.eni_lookups() == 1
+
+
+def test_a_pod_ip_without_an_in_use_eni_is_left_out_with_a_warning(kit: Kit) -> None:
+    eni = kit.eni("10.0.1.30")
+    kit.eni("10.0.1.31", attach=False)  # detached: carries no traffic
+    provider = kit.provider()
+    wanted = _pod_service(kit, kit.pods(80, Protocol.TCP, "10.0.1.30", "10.0.1.31", "10.0.1.99"))
+    status = provider.ensure(wanted)
+    (warning,) = status.warnings
+    assert "10.0.1.31, 10.0.1.99" in warning and kit.cloud.backend.vpc_id in warning
+    group = kit.listeners(status.lb_id)[("TCP", 80)]["VServerGroupId"]
+    assert kit.eni_backends(group) == [(eni, "10.0.1.30", 8080)]
+    assert kit.listeners(status.lb_id)[("TCP", 80)]["Status"] == "running"
+    # Once an ENI holds the IP, the next sync adds it.
+    late = kit.eni("10.0.1.99")
+    assert len(provider.ensure(wanted).warnings) == 1
+    assert kit.eni_backends(group) == sorted([(eni, "10.0.1.30", 8080), (late, "10.0.1.99", 8080)])
+
+
+def test_an_unchanged_pod_service_costs_no_write_and_no_eni_lookup(kit: Kit) -> None:
+    kit.eni("10.0.1.30", "10.0.1.31")
+    kit.eni("10.0.1.32")
+    wanted = _pod_service(
+        kit,
+        kit.pods(80, Protocol.TCP, "10.0.1.30", "10.0.1.31", "10.0.1.32"),
+        kit.pods(80, Protocol.UDP, "10.0.1.30", "10.0.1.31", "10.0.1.32"),
+    )
+    kit.provider().ensure(wanted)
+    kit.cloud.backend.reset_counts()
+    provider = kit.provider()  # a restarted controller: nothing in memory
+    assert provider.ensure(wanted).warnings == ()
+    provider.update_backends(wanted)
+    assert kit.cloud.backend.write_count() == 0
+    assert kit.eni_lookups() == 0
+    assert kit.cloud.backend.read_count() > 0
+
+
+def test_endpoints_moving_between_enis(kit: Kit) -> None:
+    first_node, second_node = sorted(_instance_ids(kit))[:2]
+    eni_a = kit.eni("10.0.1.30", "10.0.1.31", instance_id=first_node)
+    eni_b = kit.eni("10.0.1.40", "10.0.1.41", instance_id=second_node)
+    provider = kit.provider()
+    wanted = _pod_service(kit, kit.pods(80, Protocol.TCP, "10.0.1.30", "10.0.1.31"))
+    status = provider.ensure(wanted)
+    group = kit.listeners(status.lb_id)[("TCP", 80)]["VServerGroupId"]
+    # The Pods are rescheduled onto the other node's ENI.
+    moved = replace(wanted, listeners=(kit.pods(80, Protocol.TCP, "10.0.1.40", "10.0.1.41"),))
+    assert provider.ensure(moved).warnings == ()
+    assert kit.eni_backends(group) == [(eni_b, "10.0.1.40", 8080), (eni_b, "10.0.1.41", 8080)]
+    # An IP released by one ENI and assigned to another (Terway reuses addresses):
+    # gone from the endpoints, then back, it is looked up again and lands on the new ENI.
+    kit.cloud.backend.move_ips(["10.0.1.30"], eni_b)
+    provider.ensure(replace(wanted, listeners=(kit.pods(80, Protocol.TCP, "10.0.1.40"),)))
+    kit.cloud.backend.reset_counts()
+    provider.ensure(
+        replace(wanted, listeners=(kit.pods(80, Protocol.TCP, "10.0.1.30", "10.0.1.40"),))
+    )
+    assert kit.eni_backends(group) == [(eni_b, "10.0.1.30", 8080), (eni_b, "10.0.1.40", 8080)]
+    assert kit.eni_lookups() == 1
+    assert dict(kit.cloud.backend.writes) == {"AddVServerGroupBackendServers": 1}
+    assert eni_a not in {server for server, _, _ in kit.eni_backends(group)}
+
+
+def test_eni_lookups_are_batched_by_100_ips_and_paged(kit: Kit) -> None:
+    ips = [f"10.0.1.{n}" for n in range(30, 150)]
+    enis = {kit.eni(*ips[k : k + 40]): ips[k : k + 40] for k in range(0, 120, 40)}
+    settings = parse_settings(kit.cloud.provider_settings())
+    api = SlbApi(settings=settings, credentials=load_credentials(settings), eni_page_size=2)
+    provider = AlibabaProvider(settings=settings, cluster_name=kit.cluster, api=api)
+    status = provider.ensure(_pod_service(kit, kit.pods(80, Protocol.TCP, *ips)))
+    assert status.warnings == ()
+    group = kit.listeners(status.lb_id)[("TCP", 80)]["VServerGroupId"]
+    assert kit.eni_backends(group) == sorted(
+        (eni, ip, 8080) for eni, held in enis.items() for ip in held
+    )
+    # IPs in order: .30-.129 span the three ENIs (2 pages of 2), .130-.149 one ENI (1 page).
+    assert kit.eni_lookups() == 3
+
+
+def test_eni_lookup_throttling_is_retried(kit: Kit) -> None:
+    eni = kit.eni("10.0.1.30")
+    kit.cloud.backend.inject_fault("Throttling", count=2, actions=("DescribeNetworkInterfaces",))
+    status = kit.provider().ensure(_pod_service(kit, kit.pods(80, Protocol.TCP, "10.0.1.30")))
+    group = kit.listeners(status.lb_id)[("TCP", 80)]["VServerGroupId"]
+    assert kit.eni_backends(group) == [(eni, "10.0.1.30", 8080)]
+    assert kit.eni_lookups() == 3
+
+
+def test_a_failed_eni_lookup_is_a_cloud_error_naming_ecs(kit: Kit) -> None:
+    kit.eni("10.0.1.30")
+    kit.cloud.backend.inject_fault(
+        "Throttling.User", count=50, actions=("DescribeNetworkInterfaces",)
+    )
+    with pytest.raises(CloudError, match=r"ECS DescribeNetworkInterfaces failed: Throttling\.User"):
+        kit.provider().ensure(_pod_service(kit, kit.pods(80, Protocol.TCP, "10.0.1.30")))
+    assert kit.eni_lookups() == 4
+    assert kit.cloud.backend.writes["AddVServerGroupBackendServers"] == 0
+
+
+def test_backends_with_the_pod_ip_as_server_id_are_replaced(kit: Kit) -> None:
+    eni = kit.eni("10.0.1.30")
+    provider = kit.provider()
+    wanted = _pod_service(kit, kit.pods(80, Protocol.TCP, "10.0.1.30"))
+    status = provider.ensure(wanted)
+    group_id = kit.listeners(status.lb_id)[("TCP", 80)]["VServerGroupId"]
+    # What an earlier version of this provider wrote (no real SLB accepts it).
+    group = kit.cloud.backend.vserver_groups[group_id]
+    group.backends = [Backend(server_id="10.0.1.30", server_ip="10.0.1.30", port=8080, type="eni")]
+    provider.ensure(wanted)
+    assert kit.eni_backends(group_id) == [(eni, "10.0.1.30", 8080)]
+    assert kit.eni_lookups() == 2
+
+
+def test_the_ecs_endpoint_setting(kit: Kit) -> None:
+    good = kit.cloud.provider_settings()
+    with pytest.raises(ProviderConfigError, match="'ecs_endpoint'"):
+        create({**good, "ecs_endpoint": 8080}, cluster_name="c")
+    with pytest.raises(ProviderConfigError, match="'ecs_endpoint'"):
+        create({**good, "ecs_endpoint": "ftp://127.0.0.1:1"}, cluster_name="c")
+    settings = parse_settings({"region": "cn-hangzhou", "ecs_endpoint": "127.0.0.1:9000"})
+    assert (settings.ecs_protocol, settings.ecs_endpoint_host) == ("http", "127.0.0.1:9000")
+    assert parse_settings({"region": "cn-hangzhou"}).ecs_endpoint_host is None
