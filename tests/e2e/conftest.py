@@ -12,6 +12,7 @@ import pytest
 
 from lbprovider.kube.api import KubeApi, load_api_client
 from lbprovider.testing.kubehelpers import Cluster
+from lbprovider.testing.pytest_plugin import namespace_name_for
 from lbprovider.testing.sandbox import Sandbox, start_controller
 
 
@@ -59,7 +60,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
 @pytest.fixture
 def e2e_namespace(e2e: E2E, request: pytest.FixtureRequest) -> Iterator[str]:
     """A namespace for one e2e test; its Services are deleted (and cleaned) afterwards."""
-    name = "e2e-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    name = namespace_name_for(request.node.name)
     e2e.cluster.api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": name}})
     yield name
     e2e.cluster.api.request("DELETE", f"/api/v1/namespaces/{name}")
