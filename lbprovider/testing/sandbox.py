@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from lbprovider import logs
 from lbprovider.cloud.registry import MOCK_CLOUD_GROUP, RegistryError, load, names
 from lbprovider.cloud.sandbox import MockCloud
 from lbprovider.kube.api import KubeApi
@@ -160,10 +161,17 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop the mock clouds and the control plane."""
-        for cloud in self.mock_clouds.values():
+        for name, cloud in self.mock_clouds.items():
+            started = time.monotonic()
             with contextlib.suppress(Exception):
                 cloud.stop()
+            log.info(
+                "stopped mock cloud", extra={"cloud": name, "seconds": time.monotonic() - started}
+            )
+        started = time.monotonic()
         self.control_plane.stop()
+        elapsed = round(time.monotonic() - started, 2)
+        log.info("stopped control plane", extra={"seconds": elapsed})
 
 
 def start_controller(
@@ -251,6 +259,18 @@ def up(directory: Path, *, timeout: float = 300.0) -> dict[str, Any]:
     raise TimeoutError(f"the sandbox did not start in {timeout:.0f}s; see {log_path}")
 
 
+def _exited(pid: int) -> bool:
+    """True once ``pid`` is gone; reaps it when it is our own child (``make demo``)."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True  # a zombie still answers kill(pid, 0)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def down(directory: Path, *, timeout: float = 60.0) -> bool:
     """Stop the sandbox running in ``directory``; False when none was running."""
     state_path = directory.resolve() / STATE_FILE
@@ -264,9 +284,7 @@ def down(directory: Path, *, timeout: float = 60.0) -> bool:
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _exited(pid):
             break
         time.sleep(0.2)
     else:
@@ -282,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["serve"])
     parser.add_argument("--dir", type=Path, required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
+    logs.configure(log_format="plain")
     # moto's server logs every request; the sandbox log should show our own lines.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     return _serve(args.dir)
