@@ -1,9 +1,11 @@
 """The AWS mock cloud for the sandbox: moto in server mode, seeded with a VPC and instances.
 
 ``start`` runs :class:`moto.server.ThreadedMotoServer` on ``host:port`` and seeds
-a VPC, two subnets in two availability zones and ``instances`` EC2 instances
-(nodes ``aws-node-1``, ...).  moto keeps its state per process, so one process
-should run one AWS mock cloud at a time.
+a VPC, two subnets in two availability zones, a node security group and
+``instances`` EC2 instances in it (nodes ``aws-node-1``, ...), so the provider's
+backend rules (the NLB's group allowed on the nodes' group) are exercised too.
+moto keeps its state per process, so one process should run one AWS mock cloud
+at a time.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from moto.server import ThreadedMotoServer
 
 from lbprovider.cloud.sandbox import SandboxInstance
 from lbprovider_aws import aws_annotations
+from lbprovider_aws.backend import MARKER_PREFIX
 from lbprovider_aws.tags import CLUSTER_TAG, from_aws
 
 REGION = "us-east-1"
@@ -29,6 +32,7 @@ ZONES = ("us-east-1a", "us-east-1b")
 DEFAULT_IMAGE = "ami-03cf127a"
 TEST_ACCESS_KEY = "testing"  # moto accepts any key; these are not secrets
 TEST_SECRET_KEY = "testing"  # noqa: S105 - a fixed dummy value for the mock
+NODE_GROUP_NAME = "lbprovider-sandbox-nodes"
 
 
 def _client(service: str, endpoint: str) -> Any:
@@ -48,6 +52,8 @@ class AwsMockCloud:
     instances: tuple[SandboxInstance, ...]
     vpc_id: str
     subnets: tuple[str, ...]
+    node_security_group: str
+    """The seeded instances' security group (where the provider adds backend rules)."""
     provider: str = "aws"
     _server: ThreadedMotoServer = field(repr=False)
     _tempdir: str = field(repr=False)
@@ -82,7 +88,8 @@ class AwsMockCloud:
             return self._clients[service]
 
     def resources(self) -> dict[str, int]:
-        """NLBs, target groups and security groups carrying lbprovider's cluster tag."""
+        """NLBs, target groups and security groups carrying lbprovider's cluster tag, and
+        the backend rules lbprovider added to other groups (``node_sg_rules``)."""
         elbv2 = self.client("elbv2")
         ec2 = self.client("ec2")
 
@@ -99,10 +106,17 @@ class AwsMockCloud:
         groups = ec2.describe_security_groups(
             Filters=[{"Name": "tag-key", "Values": [CLUSTER_TAG]}]
         )["SecurityGroups"]
+        rules = sum(
+            str(pair.get("Description", "")).startswith(MARKER_PREFIX)
+            for group in ec2.describe_security_groups()["SecurityGroups"]
+            for perm in group.get("IpPermissions", [])
+            for pair in perm.get("UserIdGroupPairs", [])
+        )
         return {
             "load_balancers": tagged(lbs),
             "target_groups": tagged(tgs),
             "security_groups": len(groups),
+            "node_sg_rules": rules,
         }
 
     def stop(self) -> None:
@@ -126,9 +140,15 @@ def _image(ec2: Any) -> str:
     return str(ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"])
 
 
-def _seed(
-    endpoint: str, instances: int
-) -> tuple[str, tuple[str, ...], tuple[SandboxInstance, ...]]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Seeded:
+    vpc_id: str
+    subnets: tuple[str, ...]
+    node_security_group: str
+    instances: tuple[SandboxInstance, ...]
+
+
+def _seed(endpoint: str, instances: int) -> _Seeded:
     ec2 = _client("ec2", endpoint)
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = tuple(
@@ -137,12 +157,25 @@ def _seed(
         ]["SubnetId"]
         for index, zone in enumerate(ZONES)
     )
+    node_group = ec2.create_security_group(
+        GroupName=NODE_GROUP_NAME,
+        Description="the sandbox nodes",
+        VpcId=vpc_id,
+        TagSpecifications=[
+            {"ResourceType": "security-group", "Tags": [{"Key": "Name", "Value": "nodes"}]}
+        ],
+    )["GroupId"]
     image = _image(ec2)
     seeded: list[SandboxInstance] = []
     for index in range(instances):
         subnet = subnets[index % len(subnets)]
         found = ec2.run_instances(
-            ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnet
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            SubnetId=subnet,
+            SecurityGroupIds=[node_group],
         )["Instances"][0]
         zone = found["Placement"]["AvailabilityZone"]
         seeded.append(
@@ -152,7 +185,9 @@ def _seed(
                 internal_ip=found["PrivateIpAddress"],
             )
         )
-    return vpc_id, subnets, tuple(seeded)
+    return _Seeded(
+        vpc_id=vpc_id, subnets=subnets, node_security_group=node_group, instances=tuple(seeded)
+    )
 
 
 def start(*, host: str = "127.0.0.1", port: int = 0, instances: int = 2) -> AwsMockCloud:
@@ -163,7 +198,7 @@ def start(*, host: str = "127.0.0.1", port: int = 0, instances: int = 2) -> AwsM
     endpoint = f"http://{bound_host}:{bound_port}"
     tempdir = tempfile.mkdtemp(prefix="lbprovider-aws-")
     try:
-        vpc_id, subnets, seeded = _seed(endpoint, instances)
+        seeded = _seed(endpoint, instances)
         Path(tempdir, "aws-credentials.yaml").write_text(
             json.dumps({"access_key_id": TEST_ACCESS_KEY, "secret_access_key": TEST_SECRET_KEY}),
             encoding="utf-8",
@@ -174,9 +209,10 @@ def start(*, host: str = "127.0.0.1", port: int = 0, instances: int = 2) -> AwsM
         raise
     return AwsMockCloud(
         endpoint=endpoint,
-        instances=seeded,
-        vpc_id=vpc_id,
-        subnets=subnets,
+        instances=seeded.instances,
+        vpc_id=seeded.vpc_id,
+        subnets=seeded.subnets,
+        node_security_group=seeded.node_security_group,
         _server=server,
         _tempdir=tempdir,
     )

@@ -2,8 +2,9 @@
 
 ``build`` turns a :class:`DesiredLoadBalancer` into an :class:`NlbSpec` (NLB,
 listeners, target groups with their exact ``(id, port)`` targets, security
-group rules); ``target_diff`` and ``rule_diff`` compare a spec with what was
-read back.  Keeping this free of boto3 lets the diff be tested on its own.
+group rules, and the backend rules the nodes' security groups need);
+``target_diff`` and ``rule_diff`` compare a spec with what was read back.
+Keeping this free of boto3 lets the diff be tested on its own.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ Target = tuple[str, int]
 
 Rule = tuple[str, int, str]
 """``(ip protocol, port, cidr)``: one ingress rule of the NLB's security group."""
+
+BackendRule = tuple[str, int]
+"""``(ip protocol, port)``: a node security group rule allowing it from the NLB's group."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +81,11 @@ class NlbSpec:
     listeners: tuple[ListenerSpec, ...]
     target_groups: tuple[TargetGroupSpec, ...]
     rules: frozenset[Rule]
+    backend_rules: frozenset[BackendRule]
+    """What the target instances' security groups must allow from the NLB's group
+    (empty for IP targets: the Pods' groups are not known here)."""
+    instance_ids: frozenset[str]
+    """Every instance target (their security groups get ``backend_rules``)."""
     ports: tuple[PortStatus, ...]
     warnings: tuple[str, ...]
 
@@ -142,6 +151,20 @@ def _rules(listeners: Iterable[ListenerSpec], source_ranges: tuple[str, ...]) ->
         )
         for proto in protocols:
             rules.update((proto, listener.port, cidr) for cidr in cidrs)
+    return frozenset(rules)
+
+
+def _backend_rules(groups: Iterable[TargetGroupSpec]) -> frozenset[BackendRule]:
+    """Traffic and health checks reach instance targets from the NLB's security group."""
+    rules: set[BackendRule] = set()
+    for group in groups:
+        if group.target_type != "instance":
+            continue
+        protocols = ("tcp", "udp") if group.protocol == "TCP_UDP" else (group.protocol.lower(),)
+        rules.update((proto, group.port) for proto in protocols)
+        # Health checks are TCP/HTTP(S) even for UDP groups.
+        health_port = group.port if group.health.port == "traffic-port" else int(group.health.port)
+        rules.add(("tcp", health_port))
     return frozenset(rules)
 
 
@@ -216,6 +239,13 @@ def build(
         listeners=tuple(listeners),
         target_groups=tuple(groups),
         rules=_rules(listeners, desired.source_ranges),
+        backend_rules=_backend_rules(groups),
+        instance_ids=frozenset(
+            target_id
+            for group in groups
+            if group.target_type == "instance"
+            for target_id, _ in group.targets
+        ),
         ports=ports,
         warnings=tuple(warnings),
     )

@@ -1,9 +1,13 @@
 """The AWS provider: one Network Load Balancer per Service, reconciled by diff.
 
-Each ``ensure`` reads the NLB, its listeners, target groups, targets and the
-security group (all found by ownership tags), compares them with the local
-model (:mod:`lbprovider_aws.model`) and makes only the calls the difference
-needs: an unchanged Service costs zero write calls.
+Each ``ensure`` reads the NLB, its listeners, the target groups attached to it,
+their targets, the NLB's security group (all decided by ownership tags) and the
+backend rules on the nodes' security groups (:mod:`lbprovider_aws.backend`),
+compares them with the local model (:mod:`lbprovider_aws.model`) and makes only
+the calls the difference needs: an unchanged Service costs zero write calls.
+Target groups are read from the NLB (``DescribeTargetGroups(LoadBalancerArn)``),
+never by scanning the region; only ``delete`` scans by name prefix, for groups
+a crash left unattached.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from lbprovider.cloud import (
+    BackendMode,
     CloudError,
     DesiredLoadBalancer,
     Ingress,
@@ -24,7 +30,7 @@ from lbprovider.cloud import (
     ServiceRef,
 )
 from lbprovider.cloud.tags import SERVICE_UID_TAG
-from lbprovider_aws import aws_annotations, model, tags
+from lbprovider_aws import aws_annotations, backend, model, tags
 from lbprovider_aws.api import AwsApi, AwsError
 from lbprovider_aws.settings import AwsSettings, load_credentials, parse_settings
 
@@ -33,6 +39,16 @@ log = logging.getLogger(__name__)
 TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
 TARGET_BATCH = 100  # targets per Register/DeregisterTargets call
 NOT_FOUND = frozenset({"LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Found:
+    """What a lookup found for one Service: its NLB, the NLB's tags and attached groups."""
+
+    lb: dict[str, Any] | None
+    lb_tags: dict[str, str]
+    groups: dict[str, dict[str, Any]]
+    """Our target groups attached to the NLB, by name."""
 
 
 def create(settings: Mapping[str, Any], *, cluster_name: str) -> AwsProvider:
@@ -108,17 +124,31 @@ class AwsProvider:
 
     # -- lookups (reads only) -------------------------------------------------------------
 
-    def _owned(self, arns: list[str], ref: ServiceRef) -> set[str]:
-        owned: set[str] = set()
+    def _tags_of(self, arns: list[str]) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {}
         for batch in _chunks(arns, TAG_BATCH):
             result = self._api.call(self._api.elbv2, "describe_tags", ResourceArns=batch)
             for item in result.get("TagDescriptions", []):
-                if tags.is_owned_by(tags.from_aws(item.get("Tags")), ref):
-                    owned.add(str(item["ResourceArn"]))
-        return owned
+                found[str(item["ResourceArn"])] = tags.from_aws(item.get("Tags"))
+        return found
 
-    def _find_lb(self, ref: ServiceRef) -> dict[str, Any] | None:
-        """Our NLB: the deterministic name first (cheap), then any NLB carrying our tags."""
+    def _attached_groups(self, lb_arn: str) -> list[dict[str, Any]]:
+        """The target groups our NLB's listeners forward to (one call, not a region scan)."""
+        try:
+            return self._api.pages(
+                self._api.elbv2,
+                "describe_target_groups",
+                "TargetGroups",
+                LoadBalancerArn=lb_arn,
+            )
+        except AwsError as exc:
+            if exc.code in NOT_FOUND:  # moto answers TargetGroupNotFound for none
+                return []
+            raise
+
+    def _find(self, ref: ServiceRef, *, with_groups: bool = True) -> Found:
+        """Our NLB (the deterministic name first, then any NLB carrying our tags), its tags
+        and the target groups attached to it, decided by tags in one DescribeTags call."""
         try:
             named = self._api.call(
                 self._api.elbv2, "describe_load_balancers", Names=[tags.load_balancer_name(ref)]
@@ -127,35 +157,70 @@ class AwsProvider:
             if exc.code not in NOT_FOUND:
                 raise
             named = []
-        candidates = [lb for lb in named if lb.get("Type") == "network"]
-        owned = self._owned([lb["LoadBalancerArn"] for lb in candidates], ref)
-        if not owned:
+        found = self._pick(ref, [lb for lb in named if lb.get("Type") == "network"], with_groups)
+        if found.lb is None:
             everything = self._api.pages(
                 self._api.elbv2, "describe_load_balancers", "LoadBalancers"
             )
-            candidates = [lb for lb in everything if lb.get("Type") == "network"]
-            owned = self._owned([lb["LoadBalancerArn"] for lb in candidates], ref)
+            network = [lb for lb in everything if lb.get("Type") == "network"]
+            found = self._pick(ref, network, with_groups)
+        return found
+
+    def _pick(self, ref: ServiceRef, candidates: list[dict[str, Any]], with_groups: bool) -> Found:
+        groups: list[dict[str, Any]] = []
+        prefetch = (
+            with_groups
+            and len(candidates) == 1
+            and candidates[0].get("LoadBalancerName") == tags.load_balancer_name(ref)
+        )
+        if prefetch:
+            # The usual case, our deterministic name: read its groups before knowing
+            # ownership, so one DescribeTags call decides both.
+            groups = self._attached_groups(candidates[0]["LoadBalancerArn"])
+        arns = [lb["LoadBalancerArn"] for lb in candidates]
+        tagged = self._tags_of(arns + [tg["TargetGroupArn"] for tg in groups])
         for lb in candidates:
-            if lb["LoadBalancerArn"] in owned:
-                return dict(lb)
-        return None
+            lb_tags = tagged.get(lb["LoadBalancerArn"], {})
+            if not tags.is_owned_by(lb_tags, ref):
+                continue
+            if with_groups and not prefetch:
+                groups = self._attached_groups(lb["LoadBalancerArn"])
+                tagged.update(self._tags_of([tg["TargetGroupArn"] for tg in groups]))
+            owned = {
+                str(tg["TargetGroupName"]): dict(tg)
+                for tg in groups
+                if tags.is_owned_by(tagged.get(tg["TargetGroupArn"], {}), ref)
+            }
+            return Found(lb=dict(lb), lb_tags=lb_tags, groups=owned)
+        return Found(lb=None, lb_tags={}, groups={})
 
-    def _lb_tags(self, arn: str) -> dict[str, str]:
-        result = self._api.call(self._api.elbv2, "describe_tags", ResourceArns=[arn])
-        for item in result.get("TagDescriptions", []):
-            return tags.from_aws(item.get("Tags"))
-        return {}
-
-    def _find_target_groups(self, ref: ServiceRef) -> dict[str, dict[str, Any]]:
-        """Our target groups by name (narrowed by name prefix, decided by tags)."""
+    def _orphan_groups(self, ref: ServiceRef) -> dict[str, dict[str, Any]]:
+        """Groups of ``ref`` attached to no NLB (a crash between steps): a region scan by
+        name prefix, decided by tags.  Only ``delete`` pays for it."""
         prefix = tags.target_group_prefix(ref)
         groups = [
             tg
             for tg in self._api.pages(self._api.elbv2, "describe_target_groups", "TargetGroups")
             if str(tg.get("TargetGroupName", "")).startswith(prefix)
         ]
-        owned = self._owned([tg["TargetGroupArn"] for tg in groups], ref)
-        return {tg["TargetGroupName"]: dict(tg) for tg in groups if tg["TargetGroupArn"] in owned}
+        tagged = self._tags_of([tg["TargetGroupArn"] for tg in groups])
+        return {
+            str(tg["TargetGroupName"]): dict(tg)
+            for tg in groups
+            if tags.is_owned_by(tagged.get(tg["TargetGroupArn"], {}), ref)
+        }
+
+    def _adopt_group(self, ref: ServiceRef, name: str) -> dict[str, Any]:
+        """A group of ours that exists but is attached to no listener (a crash after
+        CreateTargetGroup): found by its exact name, adopted only if the tags say ours."""
+        groups = self._api.call(self._api.elbv2, "describe_target_groups", Names=[name]).get(
+            "TargetGroups", []
+        )
+        tagged = self._tags_of([tg["TargetGroupArn"] for tg in groups])
+        for tg in groups:
+            if tags.is_owned_by(tagged.get(tg["TargetGroupArn"], {}), ref):
+                return dict(tg)
+        raise CloudError(f"target group {name} exists and is not owned by {ref.key}")
 
     def _find_security_group(self, ref: ServiceRef) -> dict[str, Any] | None:
         groups = self._api.call(
@@ -204,7 +269,7 @@ class AwsProvider:
 
     def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
         """The NLB owned by ``ref`` and the ports it serves, or None."""
-        lb = self._find_lb(ref)
+        lb = self._find(ref, with_groups=False).lb
         if lb is None:
             return None
         listeners = self._listeners(lb["LoadBalancerArn"])
@@ -229,18 +294,26 @@ class AwsProvider:
         spec = model.build(desired, parsed=parsed, subnets=subnets)
         vpc_id = self._vpc_id(subnets)
 
-        lb = self._find_lb(ref)
-        if lb is not None and not self._compatible(lb, spec):
+        found = self._find(ref)
+        lb = found.lb
+        if lb is not None and not self._compatible(lb, found.lb_tags, spec):
             # Scheme and pinned IPs cannot change in place: replace the NLB.
             log.info(
                 "replacing load balancer",
                 extra={"cluster": self._cluster, "service": ref.key, "arn": lb["LoadBalancerArn"]},
             )
             self._delete_load_balancer(lb["LoadBalancerArn"])
-            lb = None
+            lb = None  # its target groups (read above) move to the new NLB
 
         group_id = self._ensure_security_group(ref, spec, vpc_id)
-        existing = self._find_target_groups(ref)
+        backend.sync(
+            self._api,
+            ref=ref,
+            source=group_id,
+            rules=spec.backend_rules,
+            instance_ids=spec.instance_ids,
+        )
+        existing = found.groups
         arns = self._ensure_target_groups(ref, spec, vpc_id, existing)
         if lb is None:
             lb = self._create_load_balancer(ref, spec, group_id)
@@ -259,34 +332,63 @@ class AwsProvider:
             "ensured load balancer",
             extra={"cluster": self._cluster, "service": ref.key, "arn": lb["LoadBalancerArn"]},
         )
+        warnings = spec.warnings
+        if desired.backend_mode is BackendMode.POD_IP:
+            warnings += (
+                "IP targets: the Pods' security groups must allow traffic from the NLB's "
+                f"security group {group_id} (lbprovider adds rules to node security groups "
+                "only)",
+            )
         return LoadBalancerStatus(
             lb_id=lb["LoadBalancerArn"],
             ingress=(Ingress(hostname=lb["DNSName"], ports=spec.ports),),
-            warnings=spec.warnings,
+            warnings=warnings,
         )
 
     def update_backends(self, desired: DesiredLoadBalancer) -> None:
-        """Only target registrations change; a missing group waits for the next ensure."""
+        """Target registrations and the node security-group rules they need; a missing
+        NLB or group waits for the next ensure."""
         ref = desired.ref
         parsed = aws_annotations.parse(ref)
         spec = model.build(desired, parsed=parsed, subnets=parsed.subnets or self._settings.subnets)
-        existing = self._find_target_groups(ref)
+        found = self._find(ref)
+        if found.lb is None:
+            return
         for group in spec.target_groups:
-            found = existing.get(group.name)
-            if found is not None:
-                self._sync_targets(found["TargetGroupArn"], group, new=False)
+            existing = found.groups.get(group.name)
+            if existing is not None:
+                self._sync_targets(existing["TargetGroupArn"], group, new=False)
+        # New nodes may sit in other security groups; the NLB's group is ours (set by ensure).
+        for group_id in found.lb.get("SecurityGroups", [])[:1]:
+            backend.sync(
+                self._api,
+                ref=ref,
+                source=str(group_id),
+                rules=spec.backend_rules,
+                instance_ids=spec.instance_ids,
+            )
 
     def delete(self, ref: ServiceRef) -> None:
         """Remove the NLB, listeners, target groups and security group of ``ref``, only those."""
-        lb = self._find_lb(ref)
-        if lb is not None:
-            for listener in self._listeners(lb["LoadBalancerArn"]):
+        found = self._find(ref)
+        if found.lb is not None:
+            for listener in self._listeners(found.lb["LoadBalancerArn"]):
                 self._delete_listener(listener["ListenerArn"])
-            self._delete_load_balancer(lb["LoadBalancerArn"])
-        for group in self._find_target_groups(ref).values():
-            self._delete_target_group(group["TargetGroupArn"])
+            self._delete_load_balancer(found.lb["LoadBalancerArn"])
+        groups = {tg["TargetGroupArn"] for tg in found.groups.values()}
+        groups.update(tg["TargetGroupArn"] for tg in self._orphan_groups(ref).values())
+        for arn in sorted(groups):
+            self._delete_target_group(arn)
         security_group = self._find_security_group(ref)
         if security_group is not None:
+            # AWS refuses to delete a group other groups' rules still reference.
+            backend.sync(
+                self._api,
+                ref=ref,
+                source=str(security_group["GroupId"]),
+                rules=frozenset(),
+                instance_ids=frozenset(),
+            )
             try:
                 self._api.call(
                     self._api.ec2, "delete_security_group", GroupId=security_group["GroupId"]
@@ -295,17 +397,22 @@ class AwsProvider:
                 if exc.code == "InvalidGroup.NotFound":
                     return
                 if exc.code == "DependencyViolation":
-                    # The deleted NLB's network interfaces take a while to go.
-                    raise RetryAfter(15, "security group still in use by the deleted NLB") from None
+                    # The deleted NLB's network interfaces take a while to go; a rule
+                    # someone else added elsewhere with this group as source also holds it.
+                    raise RetryAfter(
+                        15, "security group still in use (the deleted NLB, or another's rule)"
+                    ) from None
                 raise
         log.info("deleted load balancer", extra={"service": ref.key})
 
     # -- pieces of ensure -----------------------------------------------------------------
 
-    def _compatible(self, lb: Mapping[str, Any], spec: model.NlbSpec) -> bool:
+    def _compatible(
+        self, lb: Mapping[str, Any], lb_tags: Mapping[str, str], spec: model.NlbSpec
+    ) -> bool:
         if lb.get("Scheme") != spec.scheme:
             return False
-        pinned = self._lb_tags(lb["LoadBalancerArn"]).get(tags.REQUESTED_IP_TAG) or None
+        pinned = lb_tags.get(tags.REQUESTED_IP_TAG) or None
         return pinned == spec.requested_ip
 
     def _subnet_mappings(self, spec: model.NlbSpec) -> list[dict[str, str]]:
@@ -409,30 +516,45 @@ class AwsProvider:
         arns: dict[str, str] = {}
         for group in spec.target_groups:
             found = existing.get(group.name)
-            new = found is None
             if found is None:
-                params: dict[str, Any] = {
-                    "Name": group.name,
-                    "Protocol": group.protocol,
-                    "Port": group.port,
-                    "VpcId": vpc_id,
-                    "TargetType": group.target_type,
-                    "HealthCheckEnabled": True,
-                    "HealthCheckProtocol": group.health.protocol,
-                    "HealthCheckPort": group.health.port,
-                    "Tags": tags.aws_tags(ref),
-                }
-                if group.health.path is not None:
-                    params["HealthCheckPath"] = group.health.path
-                created = self._api.call(self._api.elbv2, "create_target_group", **params)
-                arn = str(created["TargetGroups"][0]["TargetGroupArn"])
+                arn, new = self._create_target_group(ref, group, vpc_id)
             else:
-                arn = str(found["TargetGroupArn"])
+                arn, new = str(found["TargetGroupArn"]), False
                 self._sync_health(arn, group, found)
             arns[group.name] = arn
             self._sync_stickiness(arn, group, new=new)
             self._sync_targets(arn, group, new=new)
         return arns
+
+    def _create_target_group(
+        self, ref: ServiceRef, group: model.TargetGroupSpec, vpc_id: str
+    ) -> tuple[str, bool]:
+        """``(arn, new)``: a new group, or ours left unattached by a crash (adopted)."""
+        params: dict[str, Any] = {
+            "Name": group.name,
+            "Protocol": group.protocol,
+            "Port": group.port,
+            "VpcId": vpc_id,
+            "TargetType": group.target_type,
+            "HealthCheckEnabled": True,
+            "HealthCheckProtocol": group.health.protocol,
+            "HealthCheckPort": group.health.port,
+            "Tags": tags.aws_tags(ref),
+        }
+        if group.health.path is not None:
+            params["HealthCheckPath"] = group.health.path
+        try:
+            created = self._api.call(self._api.elbv2, "create_target_group", **params)
+        except AwsError as exc:
+            if exc.code != "DuplicateTargetGroupName":
+                raise
+            # Not attached to our NLB, so the lookup missed it: a crash before
+            # CreateListener (or before CreateLoadBalancer).
+            adopted = self._adopt_group(ref, group.name)
+            arn = str(adopted["TargetGroupArn"])
+            self._sync_health(arn, group, adopted)
+            return arn, False
+        return str(created["TargetGroups"][0]["TargetGroupArn"]), True
 
     def _sync_health(
         self, arn: str, group: model.TargetGroupSpec, found: Mapping[str, Any]

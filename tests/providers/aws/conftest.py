@@ -2,7 +2,8 @@
 
 Requests go through a small counting HTTP proxy in front of moto, so a test can
 assert how many write calls really reached the server.  After each test every
-load balancer, target group and tagged security group is swept away.
+load balancer, target group and tagged security group is swept away, and every
+lbprovider rule on the seeded node security group (the group itself stays).
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def _proxy(upstream: str, log: RequestLog) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in two writes: without this, Nagle's algorithm and the
+        # client's delayed ACK stall every response by ~40 ms.
+        disable_nagle_algorithm = True
 
         def _forward(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -153,8 +157,22 @@ def _sweep(cloud: mockcloud.AwsMockCloud) -> None:
         elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
     for tg in elbv2.describe_target_groups()["TargetGroups"]:
         elbv2.delete_target_group(TargetGroupArn=tg["TargetGroupArn"])
+    # Rules go by id: a rule whose source group is already gone cannot be named otherwise.
+    rules = ec2.describe_security_group_rules()["SecurityGroupRules"]
+    defaults = {
+        group["GroupId"]
+        for group in ec2.describe_security_groups()["SecurityGroups"]
+        if group["GroupName"] == "default"
+    }
+    ingress: dict[str, list[str]] = {}
+    for rule in rules:
+        if not rule["IsEgress"] and rule["GroupId"] not in defaults:
+            ingress.setdefault(rule["GroupId"], []).append(rule["SecurityGroupRuleId"])
+    for group_id, rule_ids in ingress.items():
+        ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=rule_ids)
     for group in ec2.describe_security_groups()["SecurityGroups"]:
-        if group["GroupName"] != "default":
+        # The seeded nodes' group stays.
+        if group["GroupName"] != "default" and group["GroupId"] != cloud.node_security_group:
             ec2.delete_security_group(GroupId=group["GroupId"])
 
 
@@ -167,7 +185,18 @@ def settings(
     values["endpoint_url"] = _proxy_server[0]
     yield values
     _sweep(cloud)
-    assert cloud.resources() == {"load_balancers": 0, "target_groups": 0, "security_groups": 0}
+    assert cloud.resources() == {
+        "load_balancers": 0,
+        "target_groups": 0,
+        "security_groups": 0,
+        "node_sg_rules": 0,
+    }
+    assert (
+        cloud.client("ec2").describe_security_groups(GroupIds=[cloud.node_security_group])[
+            "SecurityGroups"
+        ][0]["IpPermissions"]
+        == []
+    )
 
 
 @pytest.fixture

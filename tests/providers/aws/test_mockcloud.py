@@ -54,7 +54,12 @@ def test_start_seeds_nodes_and_resources_drop_to_zero_after_delete() -> None:
         listener = Listener(name="http", port=80, protocol=Protocol.TCP, node_port=30080)
         status = provider.ensure(DesiredLoadBalancer(ref=ref, listeners=(listener,), nodes=nodes))
         assert status.ingress[0].hostname
-        assert cloud.resources() == {"load_balancers": 1, "target_groups": 1, "security_groups": 1}
+        assert cloud.resources() == {
+            "load_balancers": 1,
+            "target_groups": 1,
+            "security_groups": 1,
+            "node_sg_rules": 1,
+        }
 
         internal = ServiceRef(
             cluster="sandbox",
@@ -72,7 +77,12 @@ def test_start_seeds_nodes_and_resources_drop_to_zero_after_delete() -> None:
         provider.delete(internal)
 
         provider.delete(ref)
-        assert cloud.resources() == {"load_balancers": 0, "target_groups": 0, "security_groups": 0}
+        assert cloud.resources() == {
+            "load_balancers": 0,
+            "target_groups": 0,
+            "security_groups": 0,
+            "node_sg_rules": 0,
+        }
     finally:
         cloud.stop()
     cloud.stop()  # idempotent

@@ -253,7 +253,12 @@ def test_tcp_and_udp_with_different_node_ports_is_invalid_and_creates_nothing(
     with pytest.raises(InvalidService, match="same nodePort"):
         provider.ensure(desired(service(), tcp(53, 30053), udp(53, 30054), nodes=nodes))
     assert requests_log.writes() == []
-    assert cloud.resources() == {"load_balancers": 0, "target_groups": 0, "security_groups": 0}
+    assert cloud.resources() == {
+        "load_balancers": 0,
+        "target_groups": 0,
+        "security_groups": 0,
+        "node_sg_rules": 0,
+    }
 
 
 def test_pod_ip_mode_registers_ip_targets(provider: AwsProvider, read: Reader) -> None:
@@ -575,7 +580,12 @@ def test_delete_removes_only_ours(
     )["TargetGroups"][0]["TargetGroupArn"]
     ours_groups = {arn for _, arn in read.listeners(ours.lb_id).values()}
     before = cloud.resources()
-    assert before == {"load_balancers": 2, "target_groups": 3, "security_groups": 2}
+    assert before == {
+        "load_balancers": 2,
+        "target_groups": 3,
+        "security_groups": 2,
+        "node_sg_rules": 4,
+    }
 
     provider.delete(ref)
 
@@ -583,14 +593,24 @@ def test_delete_removes_only_ours(
     assert read.lb_arns() == {other_cluster.lb_id, unrelated_lb}
     assert ours_groups.isdisjoint(read.target_group_arns())
     assert unrelated_tg in read.target_group_arns()
-    assert cloud.resources() == {"load_balancers": 1, "target_groups": 1, "security_groups": 1}
+    assert cloud.resources() == {
+        "load_balancers": 1,
+        "target_groups": 1,
+        "security_groups": 1,
+        "node_sg_rules": 1,
+    }
 
     requests_log.clear()
     provider.delete(ref)  # already gone: success, and nothing written
     assert requests_log.writes() == []
 
     make_provider("other-cluster").delete(service(cluster="other-cluster"))
-    assert cloud.resources() == {"load_balancers": 0, "target_groups": 0, "security_groups": 0}
+    assert cloud.resources() == {
+        "load_balancers": 0,
+        "target_groups": 0,
+        "security_groups": 0,
+        "node_sg_rules": 0,
+    }
     assert read.lb_arns() == {unrelated_lb}
 
 
