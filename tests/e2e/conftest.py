@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from lbprovider.kube.api import KubeApi, load_api_client
+from lbprovider.testing.harness import SandboxRun
 from lbprovider.testing.kubehelpers import Cluster
 from lbprovider.testing.pytest_plugin import namespace_name_for
 from lbprovider.testing.sandbox import Sandbox, start_controller
 
 
-@dataclass
-class E2E:
-    """The running sandbox and a client for it."""
-
-    sandbox: Sandbox
-    cluster: Cluster
-    controller: subprocess.Popen[bytes]
-    log_path: Path
-
-    def controller_log(self) -> str:
-        """What the controller process has logged so far."""
-        return self.log_path.read_text(errors="replace")
-
-
 @pytest.fixture(scope="session")
-def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
+def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxRun]:
     """One sandbox and one controller process for the e2e session."""
     directory = tmp_path_factory.mktemp("sandbox")
     sandbox = Sandbox.start(directory)
@@ -45,7 +29,9 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         )
         try:
             cluster = Cluster(KubeApi(load_api_client(str(sandbox.kubeconfig))))
-            yield E2E(sandbox=sandbox, cluster=cluster, controller=controller, log_path=log_path)
+            yield SandboxRun(
+                sandbox=sandbox, cluster=cluster, controller=controller, log_path=log_path
+            )
         finally:
             controller.send_signal(signal.SIGTERM)
             try:
@@ -58,7 +44,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
 
 
 @pytest.fixture
-def e2e_namespace(e2e: E2E, request: pytest.FixtureRequest) -> Iterator[str]:
+def e2e_namespace(e2e: SandboxRun, request: pytest.FixtureRequest) -> Iterator[str]:
     """A namespace for one e2e test; its Services are deleted (and cleaned) afterwards."""
     name = namespace_name_for(request.node.name)
     e2e.cluster.api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": name}})

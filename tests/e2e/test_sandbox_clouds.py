@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
+from lbprovider.testing.harness import SandboxRun
 from lbprovider.testing.kubehelpers import wait_for
 from lbprovider.testing.sandbox import CLASS_NAMES, FAKE_CLASS
-
-if TYPE_CHECKING:
-    from conftest import E2E
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +42,7 @@ MULTI_PORT = [
 ]
 
 
-def delete_all(e2e: E2E, namespace: str, names: list[str]) -> None:
+def delete_all(e2e: SandboxRun, namespace: str, names: list[str]) -> None:
     for name in names:
         e2e.cluster.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/{name}")
     for name in names:
@@ -55,19 +53,21 @@ def delete_all(e2e: E2E, namespace: str, names: list[str]) -> None:
         )
 
 
-def cloud_is_empty(e2e: E2E, cloud: str) -> None:
+def cloud_is_empty(e2e: SandboxRun, cloud: str) -> None:
     left = e2e.sandbox.mock_clouds[cloud].resources()
     assert all(count == 0 for count in left.values()), f"{cloud} still holds {left}"
 
 
-def test_fake_class_serves_the_seed_service(e2e: E2E, e2e_namespace: str) -> None:
+def test_fake_class_serves_the_seed_service(e2e: SandboxRun, e2e_namespace: str) -> None:
     e2e.cluster.create_service(e2e_namespace, seed_service("my-service", FAKE_CLASS))
     ingress = e2e.cluster.wait_ingress(e2e_namespace, "my-service")
     assert ipaddress.ip_address(ingress[0]["ip"]) in ipaddress.ip_network("192.0.2.0/24")
     delete_all(e2e, e2e_namespace, ["my-service"])
 
 
-def test_aws_serves_the_seed_examples_with_nlb_hostnames(e2e: E2E, e2e_namespace: str) -> None:
+def test_aws_serves_the_seed_examples_with_nlb_hostnames(
+    e2e: SandboxRun, e2e_namespace: str
+) -> None:
     aws = CLASS_NAMES["aws"]
     services = {
         "my-service": seed_service("my-service", aws),
@@ -111,7 +111,9 @@ def test_aws_serves_the_seed_examples_with_nlb_hostnames(e2e: E2E, e2e_namespace
 
 
 @pytest.mark.parametrize("cloud", ["alibaba", "tencent"])
-def test_seed_internal_example_gets_a_private_vip(e2e: E2E, e2e_namespace: str, cloud: str) -> None:
+def test_seed_internal_example_gets_a_private_vip(
+    e2e: SandboxRun, e2e_namespace: str, cloud: str
+) -> None:
     # The seed's internal-LB annotations: Alibaba's address-type intranet, Tencent's
     # internal subnet id (the mock's subnet in place of subnet-xxxxx).
     mock = e2e.sandbox.mock_clouds[cloud]
@@ -125,12 +127,12 @@ def test_seed_internal_example_gets_a_private_vip(e2e: E2E, e2e_namespace: str, 
     cloud_is_empty(e2e, cloud)
 
 
-def test_controller_logs_are_json_without_secrets(e2e: E2E) -> None:
+def test_controller_logs_are_json_without_secrets(e2e: SandboxRun) -> None:
     lines = [line for line in e2e.controller_log().splitlines() if line.strip()]
     assert lines, "the controller logged nothing"
     entries = [json.loads(line) for line in lines]
     assert any(entry["msg"] == "service controller started" for entry in entries)
-    secrets = set()
+    secrets: set[str] = set()
     for cloud in e2e.sandbox.mock_clouds.values():
         settings = cloud.provider_settings()
         if "credentials_file" in settings:
@@ -149,7 +151,7 @@ def _values(text: str) -> list[str]:
     return [str(value) for value in (data or {}).values() if isinstance(value, str)]
 
 
-def test_health_and_metrics_endpoints(e2e: E2E) -> None:
+def test_health_and_metrics_endpoints(e2e: SandboxRun) -> None:
     import urllib.request  # noqa: PLC0415  # only this test speaks plain HTTP
 
     entries = [json.loads(line) for line in e2e.controller_log().splitlines() if line.strip()]

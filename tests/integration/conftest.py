@@ -8,7 +8,6 @@ apart by the Service key.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from kubernetes.client import ApiClient
@@ -17,22 +16,11 @@ from lbprovider.controller.service_controller import ServiceController
 from lbprovider.kube.api import KubeApi
 from lbprovider.kube.workqueue import ExponentialBackoff, WorkQueue
 from lbprovider.testing.fake_provider import FakeProvider, FakeSettings
-from lbprovider.testing.kubehelpers import Cluster
-
-
-@dataclass
-class Harness(Cluster):
-    """The API, the controller and its two fake providers."""
-
-    controller: ServiceController
-    fake: FakeProvider
-    fake_hostname: FakeProvider
-    ip_class: str = "lbprovider.io/fake"
-    hostname_class: str = "example.com/fake-hostname"
+from lbprovider.testing.harness import ControllerHarness
 
 
 @pytest.fixture(scope="session")
-def harness(kube_api: ApiClient) -> Iterator[Harness]:
+def harness(kube_api: ApiClient) -> Iterator[ControllerHarness]:
     """The session's controller, serving an IP class and a hostname class."""
     api = KubeApi(kube_api)
     fake = FakeProvider(FakeSettings(), cluster_name="it")
@@ -43,7 +31,10 @@ def harness(kube_api: ApiClient) -> Iterator[Harness]:
     controller = ServiceController(
         api,
         cluster_name="it",
-        providers={Harness.ip_class: fake, Harness.hostname_class: fake_hostname},
+        providers={
+            ControllerHarness.ip_class: fake,
+            ControllerHarness.hostname_class: fake_hostname,
+        },
         workers=4,
         resync_seconds=0,
         invalid_retry_seconds=2.0,
@@ -51,5 +42,5 @@ def harness(kube_api: ApiClient) -> Iterator[Harness]:
         queue=WorkQueue(backoff=ExponentialBackoff(base=0.5, maximum=5.0)),
     )
     controller.start()
-    yield Harness(api=api, controller=controller, fake=fake, fake_hostname=fake_hostname)
+    yield ControllerHarness(api=api, controller=controller, fake=fake, fake_hostname=fake_hostname)
     controller.stop()

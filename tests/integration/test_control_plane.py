@@ -34,8 +34,27 @@ def _eventually(probe: Callable[[], T | None], *, timeout: float = 30.0, what: s
         time.sleep(0.2)
 
 
+M = TypeVar("M")
+
+
+def _model(kind: Callable[[Any], M | None], data: Any) -> M:
+    """``kind(data)`` (a model's ``from_dict``), which is typed Optional but never None here."""
+    model = kind(data)
+    assert model is not None
+    return model
+
+
 def _service(manifest: str) -> client.V1Service:
-    return client.V1Service.from_dict(yaml.safe_load(manifest))
+    return _model(client.V1Service.from_dict, yaml.safe_load(manifest))
+
+
+def _spec(service: client.V1Service) -> client.V1ServiceSpec:
+    assert service.spec is not None
+    return service.spec
+
+
+def _ports(service: client.V1Service) -> list[client.V1ServicePort]:
+    return list(_spec(service).ports or [])
 
 
 @pytest.fixture
@@ -57,11 +76,11 @@ def test_load_balancer_service_gets_a_node_port(core: client.CoreV1Api, namespac
         ),
     )
 
-    port = created.spec.ports[0]
+    port = _ports(created)[0]
     assert port.node_port is not None
     assert 30000 <= port.node_port <= 32767  # the API server's default node-port range
-    assert created.spec.cluster_ip.startswith("10.0.")
-    assert created.spec.allocate_load_balancer_node_ports in (None, True)
+    assert str(_spec(created).cluster_ip).startswith("10.0.")
+    assert _spec(created).allocate_load_balancer_node_ports in (None, True)
 
 
 def test_no_node_port_when_allocation_is_off(core: client.CoreV1Api, namespace: str) -> None:
@@ -79,8 +98,8 @@ def test_no_node_port_when_allocation_is_off(core: client.CoreV1Api, namespace: 
         ),
     )
 
-    assert created.spec.allocate_load_balancer_node_ports is False
-    assert created.spec.ports[0].node_port is None
+    assert _spec(created).allocate_load_balancer_node_ports is False
+    assert _ports(created)[0].node_port is None
 
 
 def test_invalid_port_name_is_rejected_with_422(core: client.CoreV1Api, namespace: str) -> None:
@@ -118,8 +137,8 @@ def test_seed_document_cluster_ip_is_accepted(core: client.CoreV1Api, namespace:
     )
 
     try:
-        assert created.spec.cluster_ip == "10.0.171.239"
-        assert created.spec.ports[0].node_port is not None
+        assert _spec(created).cluster_ip == "10.0.171.239"
+        assert _ports(created)[0].node_port is not None
     finally:
         # A fixed ClusterIP is cluster-wide: free it now for other tests of the
         # session rather than when the namespace controller gets round to it.
@@ -130,7 +149,7 @@ def test_seed_document_cluster_ip_is_accepted(core: client.CoreV1Api, namespace:
 def node(core: client.CoreV1Api, namespace: str) -> Iterator[str]:
     """A Node object (no kubelet behind it) named after the test's namespace."""
     name = f"node-{namespace}"[:63]
-    core.create_node(body=client.V1Node.from_dict({"metadata": {"name": name}}))
+    core.create_node(body=_model(client.V1Node.from_dict, {"metadata": {"name": name}}))
     yield name
     core.delete_node(name=name)
 
@@ -140,7 +159,8 @@ def test_controller_manager_publishes_endpoint_slices(
 ) -> None:
     core.create_namespaced_pod(
         namespace=namespace,
-        body=client.V1Pod.from_dict(
+        body=_model(
+            client.V1Pod.from_dict,
             {
                 "metadata": {"name": "web-0", "labels": {"app": "web"}},
                 "spec": {
@@ -153,7 +173,7 @@ def test_controller_manager_publishes_endpoint_slices(
                         }
                     ],
                 },
-            }
+            },
         ),
     )
     # No kubelet runs: report the Pod running and Ready the way a kubelet would.
@@ -187,7 +207,9 @@ def test_controller_manager_publishes_endpoint_slices(
         slices = discovery.list_namespaced_endpoint_slice(
             namespace=namespace, label_selector="kubernetes.io/service-name=web"
         ).items
-        found = [(s, e) for s in slices for e in s.endpoints or [] if e.conditions.ready]
+        found = [
+            (s, e) for s in slices for e in s.endpoints or [] if e.conditions and e.conditions.ready
+        ]
         return found or None
 
     ((endpoint_slice, endpoint),) = _eventually(ready_endpoints, what="a ready endpoint")
@@ -212,7 +234,7 @@ def test_service_account_needs_rbac_to_list_services(
 ) -> None:
     core.create_namespaced_service_account(
         namespace=namespace,
-        body=client.V1ServiceAccount.from_dict({"metadata": {"name": "reader"}}),
+        body=_model(client.V1ServiceAccount.from_dict, {"metadata": {"name": "reader"}}),
     )
     token = control_plane.request_token(namespace=namespace, service_account="reader")
     kubeconfig = control_plane.write_kubeconfig_for_token(tmp_path / "reader.kubeconfig", token)
@@ -227,16 +249,18 @@ def test_service_account_needs_rbac_to_list_services(
         rbac = client.RbacAuthorizationV1Api(kube_api)
         rbac.create_namespaced_role(
             namespace=namespace,
-            body=client.V1Role.from_dict(
+            body=_model(
+                client.V1Role.from_dict,
                 {
                     "metadata": {"name": "service-reader"},
                     "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["list"]}],
-                }
+                },
             ),
         )
         rbac.create_namespaced_role_binding(
             namespace=namespace,
-            body=client.V1RoleBinding.from_dict(
+            body=_model(
+                client.V1RoleBinding.from_dict,
                 {
                     "metadata": {"name": "reader-reads-services"},
                     "roleRef": {
@@ -247,7 +271,7 @@ def test_service_account_needs_rbac_to_list_services(
                     "subjects": [
                         {"kind": "ServiceAccount", "name": "reader", "namespace": namespace}
                     ],
-                }
+                },
             ),
         )
 

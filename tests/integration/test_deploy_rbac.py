@@ -75,7 +75,7 @@ def test_controller_serves_with_only_the_shipped_rbac(
     elector = run_when_leader(
         service_account_api.api_client,
         LeaderElectionSettings(enabled=True, lease_duration=15, renew_deadline=10, retry_period=1),
-        on_started_leading=lambda: (controller.start(), leading.set()),
+        on_started_leading=lambda: _lead(controller, leading),
         on_stopped_leading=controller.stop,
     )
     try:
@@ -97,8 +97,8 @@ def test_controller_serves_with_only_the_shipped_rbac(
         )
         ingress = admin.wait_ingress(namespace, "web")
         assert ingress[0]["ip"].startswith("192.0.2.")
-        assert "EnsuredLoadBalancer" in wait_for(
-            lambda: (r := admin.reasons(namespace, "web")) and "EnsuredLoadBalancer" in r and r,
+        wait_for(
+            lambda: "EnsuredLoadBalancer" in admin.reasons(namespace, "web"),
             what="the Event, written with the ServiceAccount's rights",
         )
         admin.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/web")
@@ -121,3 +121,8 @@ def _can_list(api: KubeApi) -> bool:
     except ApiError:
         return False
     return True
+
+
+def _lead(controller: ServiceController, leading: threading.Event) -> None:
+    controller.start()
+    leading.set()

@@ -9,21 +9,20 @@ behave as operators expect from upstream.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
 
 import pytest
 
 from lbprovider.cloud import BackendMode, CloudError, EndpointTarget, RetryAfter
 from lbprovider.controller.selection import FINALIZER
+from lbprovider.testing.harness import ControllerHarness as Harness
 from lbprovider.testing.kubehelpers import wait_for
 
 IP_CLASS = "lbprovider.io/fake"
 HOSTNAME_CLASS = "example.com/fake-hostname"
 
 pytestmark = pytest.mark.integration
-
-if TYPE_CHECKING:
-    from conftest import Harness
 
 
 def lb_service(name: str, ports: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
@@ -71,13 +70,11 @@ def test_seed_my_service_gets_a_load_balancer_and_ingress(harness: Harness, name
     condition = next(c for c in service["status"]["conditions"] if c["type"] == "LoadBalancerReady")
     assert condition["status"] == "True"
     assert lb.lb_id in condition["message"]
-    reasons = wait_for(
-        lambda: (
-            (r := harness.reasons(namespace, "my-service")) and "EnsuredLoadBalancer" in r and r
-        ),
+    wait_for(
+        lambda: "EnsuredLoadBalancer" in harness.reasons(namespace, "my-service"),
         what="EnsuredLoadBalancer event",
     )
-    assert "EnsuringLoadBalancer" in reasons
+    assert "EnsuringLoadBalancer" in harness.reasons(namespace, "my-service")
 
 
 def test_seed_multi_port_service(harness: Harness, namespace: str) -> None:
@@ -403,6 +400,9 @@ def test_node_changes_update_only_changed_backend_sets(harness: Harness, namespa
         lb = harness.fake.find(node_key)
         return [node.name for node in lb.desired.nodes] if lb else []
 
+    def in_backends(wanted: bool) -> bool:
+        return (name in node_names()) == wanted
+
     harness.api.request(
         "POST",
         "/api/v1/nodes",
@@ -428,9 +428,7 @@ def test_node_changes_update_only_changed_backend_sets(harness: Harness, namespa
         label = "node.kubernetes.io/exclude-from-external-load-balancers"
         for value, present in (("true", False), ("false", True), ("maybe", False)):
             harness.patch(f"/api/v1/nodes/{name}", {"metadata": {"labels": {label: value}}})
-            wait_for(
-                lambda present=present: (name in node_names()) == present, what=f"{label}={value}"
-            )
+            wait_for(partial(in_backends, present), what=f"{label}={value}")
         assert harness.fake.calls_for(node_key).count("ensure") == 1
         # Pod-IP Services have no node backends: node changes never reach their provider.
         assert harness.fake.calls_for(pod_key) == ["ensure"]
