@@ -51,16 +51,17 @@ def is_excluded(node: NodeSnapshot) -> bool:
     return value not in _FALSE  # "true" and anything unparsable exclude
 
 
-def eligible_nodes(nodes: Iterable[NodeSnapshot]) -> tuple[NodeTarget, ...]:
-    """The node targets for node-port backends, sorted by name.
+def node_target(node: NodeSnapshot | None) -> NodeTarget | None:
+    """What ``node`` contributes to node-port backends (None when absent or excluded).
 
-    Readiness is deliberately ignored (KEP-3458): a flapping kubelet must not
-    rebuild every load balancer; the cloud's health checks handle it.
+    Readiness is deliberately not part of it (KEP-3458): a flapping kubelet
+    must not rebuild every load balancer; the cloud's health checks handle it.
     """
-    return tuple(
-        sorted(
-            NodeTarget(name=node.meta.name, provider_id=node.provider_id, address=node.internal_ip)
-            for node in nodes
-            if not is_excluded(node)
-        )
-    )
+    if node is None or is_excluded(node):
+        return None
+    return NodeTarget(name=node.meta.name, provider_id=node.provider_id, address=node.internal_ip)
+
+
+def eligible_nodes(nodes: Iterable[NodeSnapshot]) -> tuple[NodeTarget, ...]:
+    """The node targets for node-port backends, sorted by name."""
+    return tuple(sorted(target for node in nodes if (target := node_target(node)) is not None))

@@ -33,7 +33,13 @@ from lbprovider.cloud import (
 )
 from lbprovider.controller import metrics, status
 from lbprovider.controller.desired import build_desired, only_backends_changed, service_ref
-from lbprovider.controller.selection import FINALIZER, class_of, eligible_nodes, has_finalizer
+from lbprovider.controller.selection import (
+    FINALIZER,
+    class_of,
+    eligible_nodes,
+    has_finalizer,
+    node_target,
+)
 from lbprovider.kube import patches
 from lbprovider.kube.api import KubeApi
 from lbprovider.kube.events import NORMAL, WARNING, EventRecorder
@@ -164,6 +170,8 @@ class ServiceController:
     def _on_node(self, old: NodeSnapshot | None, new: NodeSnapshot | None) -> None:
         if not self.nodes.has_synced():
             return  # start() computes the node set once the first list is in
+        if node_target(old) == node_target(new):
+            return  # status heartbeats, readiness flaps, unrelated labels: O(1), no rescan
         targets = eligible_nodes(self.nodes.items())
         if targets == self._node_targets:
             return  # readiness flaps and unrelated updates: nothing to do
