@@ -8,9 +8,9 @@ An unchanged Service must cost zero cloud writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, runtime_checkable
+from collections.abc import Callable
 from typing import Protocol as _Protocol
+from typing import runtime_checkable
 
 from lbprovider.cloud.types import DesiredLoadBalancer, LoadBalancerStatus, ServiceRef
 
@@ -79,5 +79,3 @@ Registered under the ``lbprovider.providers`` entry-point group.  It validates
 ``settings`` (the class's ``settings:`` block) and raises
 :class:`ProviderConfigError` with a precise message when they are wrong.
 """
-
-Settings = Mapping[str, Any]

@@ -38,11 +38,6 @@ class ExponentialBackoff:
         # 2**failures overflows float for huge counts; the cap is reached long before.
         return min(self._maximum, self._base * float(2 ** min(failures, 32)))
 
-    def failures(self, key: str) -> int:
-        """How many failures in a row this key has had."""
-        with self._lock:
-            return self._failures.get(key, 0)
-
     def forget(self, key: str) -> None:
         """The key succeeded: start again from the base delay."""
         with self._lock:
