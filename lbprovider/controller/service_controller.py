@@ -81,8 +81,8 @@ class ServiceController:
         self.cluster_name = cluster_name
         self.providers = dict(providers)
         self.default_class = default_class
-        self.queue = queue or WorkQueue()
-        self.recorder = recorder or EventRecorder(api)
+        self.queue = queue if queue is not None else WorkQueue()  # an empty queue is falsy
+        self.recorder = recorder if recorder is not None else EventRecorder(api)
         self._workers = workers
         self._resync_seconds = resync_seconds
         self._invalid_retry_seconds = invalid_retry_seconds
@@ -249,15 +249,19 @@ class ServiceController:
 
     def sync(self, key: str) -> None:
         """Make the cloud and the Service's status match the Service ``key``."""
+        tombstone = self._tombstones.get(key)
+        if tombstone is not None:
+            # Deleted without our cleanup (finalizer removed by hand): clean the cloud
+            # anyway, even if a new Service of the same name already exists.
+            applied = self._applied.get(key)
+            if applied is not None and applied.desired.ref.uid == tombstone.meta.uid:
+                self._delete_in_clouds(tombstone)  # raises: both stay for the retry
+                del self._applied[key]
+            del self._tombstones[key]
         service = self.services.get(key)
         if service is None:
             self._warned.pop(key, None)
-            tombstone = self._tombstones.pop(key, None)
-            if tombstone is not None and self._applied.pop(key, None) is not None:
-                # Deleted without our cleanup (finalizer removed by hand): clean anyway.
-                self._delete_in_clouds(tombstone)
             return
-        self._tombstones.pop(key, None)
         load_balancer_class = self._served_class(service)
         if load_balancer_class is None:
             if has_finalizer(service):

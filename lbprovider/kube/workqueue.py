@@ -53,7 +53,7 @@ class WorkQueue:
         backoff: ExponentialBackoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.backoff = backoff or ExponentialBackoff()
+        self.backoff = backoff if backoff is not None else ExponentialBackoff()
         self._clock = clock
         self._queue: deque[str] = deque()
         self._dirty: set[str] = set()

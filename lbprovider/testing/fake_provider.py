@@ -93,17 +93,21 @@ class FakeProvider:
         self.cluster_name = cluster_name
         self.calls: list[Call] = []
         self.load_balancers: dict[tuple[tuple[str, str], ...], FakeLoadBalancer] = {}
-        self._failures: dict[str, list[Exception]] = {}
+        self._failures: dict[tuple[str, str | None], list[Exception]] = {}
         self._pool = ipaddress.ip_network(settings.address_pool).hosts()
         self._lock = threading.Lock()
         self._sequence = 0
 
     # --- test controls ---------------------------------------------------------------
 
-    def fail_next(self, method: str, *errors: Exception) -> None:
-        """Make the next calls of ``method`` raise ``errors``, one each, in order."""
+    def fail_next(self, method: str, *errors: Exception, service: str | None = None) -> None:
+        """Make the next calls of ``method`` raise ``errors``, one each, in order.
+
+        With ``service`` (``namespace/name``) only that Service's calls fail, so
+        tests sharing one provider cannot eat each other's failures.
+        """
         with self._lock:
-            self._failures.setdefault(method, []).extend(errors)
+            self._failures.setdefault((method, service), []).extend(errors)
 
     def calls_for(self, service_key: str, method: str | None = None) -> list[str]:
         """The methods called for ``namespace/name`` (only ``method`` when given)."""
@@ -127,7 +131,7 @@ class FakeProvider:
     def _enter(self, method: str, ref: ServiceRef) -> None:
         with self._lock:
             self.calls.append(Call(method, ref.key))
-            pending = self._failures.get(method)
+            pending = self._failures.get((method, ref.key)) or self._failures.get((method, None))
             error = pending.pop(0) if pending else None
         if self.settings.latency_seconds:
             time.sleep(self.settings.latency_seconds)

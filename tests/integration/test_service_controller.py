@@ -351,7 +351,7 @@ def test_type_change_cleans_up_and_deletion_waits_for_the_cloud(
     # Deleting a served Service: the finalizer holds it until the cloud is clean.
     harness.create_service(namespace, lb_service("gone", [{"port": 80}]))
     harness.wait_ingress(namespace, "gone")
-    harness.fake.fail_next("delete", CloudError("cloud unreachable"))
+    harness.fake.fail_next("delete", CloudError("cloud unreachable"), service=f"{namespace}/gone")
     harness.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/gone")
     wait_for(lambda: harness.fake.calls_for(f"{namespace}/gone", "delete"), what="a delete call")
     assert harness.service(namespace, "gone") is not None  # held by the finalizer after a failure
@@ -361,7 +361,12 @@ def test_type_change_cleans_up_and_deletion_waits_for_the_cloud(
 
 
 def test_errors_back_off_and_retry_after_requeues(harness: Harness, namespace: str) -> None:
-    harness.fake.fail_next("ensure", RetryAfter(0.5, "provisioning"), CloudError("throttled"))
+    harness.fake.fail_next(
+        "ensure",
+        RetryAfter(0.5, "provisioning"),
+        CloudError("throttled"),
+        service=f"{namespace}/flaky",
+    )
     harness.create_service(namespace, lb_service("flaky", [{"port": 80}]))
     harness.wait_ingress(namespace, "flaky")
     assert harness.fake.calls_for(f"{namespace}/flaky", "ensure") == ["ensure"] * 3
@@ -478,3 +483,19 @@ def test_no_available_nodes_is_a_warning_event(harness: Harness, namespace: str)
     )
     assert event["type"] == "Warning"
     assert event["message"] == "There are no available nodes for LoadBalancer"
+
+
+def test_finalizer_removed_by_hand_still_cleans_the_cloud(harness: Harness, namespace: str) -> None:
+    harness.create_service(namespace, lb_service("forced", [{"port": 80}]))
+    harness.wait_ingress(namespace, "forced")
+    key = f"{namespace}/forced"
+    harness.fake.fail_next("delete", *[CloudError("cloud unreachable")] * 3, service=key)
+    harness.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/forced")
+    wait_for(lambda: harness.fake.calls_for(key, "delete"), what="the first (failing) delete")
+    # An impatient operator strips the finalizer while the cloud is still failing.
+    harness.patch(
+        f"/api/v1/namespaces/{namespace}/services/forced", {"metadata": {"finalizers": None}}
+    )
+    wait_for(lambda: harness.service(namespace, "forced") is None, what="the Service to go")
+    wait_for(lambda: harness.fake.find(key) is None, what="the load balancer to be cleaned anyway")
+    assert harness.fake.calls_for(key, "delete") == ["delete"] * 4
