@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from kubernetes import client as k8s_client
@@ -105,10 +105,19 @@ class KubeApi:
             if not token:
                 return items, page["metadata"].get("resourceVersion", "")
 
-    def watch(self, path: str, *, resource_version: str, timeout_seconds: int) -> Iterator[JSON]:
+    def watch(
+        self,
+        path: str,
+        *,
+        resource_version: str,
+        timeout_seconds: int,
+        on_open: Callable[[Any], None] | None = None,
+    ) -> Iterator[JSON]:
         """Watch events (``{"type", "object"}``) from ``resource_version``, with bookmarks.
 
         Ends when the server closes the stream after ``timeout_seconds``.
+        ``on_open`` receives the open HTTP response, whose ``shutdown()`` lets
+        another thread end a watch that is waiting for events.
         """
         query = {
             "watch": "true",
@@ -118,6 +127,8 @@ class KubeApi:
         }
         response = self._send("GET", path, query=query, timeout=(10.0, timeout_seconds + 30.0))
         raw = response.response
+        if on_open is not None:
+            on_open(raw)
         try:
             if response.status != 200:
                 raise ApiError(

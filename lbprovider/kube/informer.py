@@ -8,6 +8,7 @@ and reports only what really changed.  The store holds frozen snapshots
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -57,6 +58,7 @@ class Informer(Generic[SnapshotT]):
         self._synced = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stream: Any = None
 
     def add_handler(self, handler: EventHandler) -> None:
         """Call ``handler(old, new)`` for every change (before ``start``)."""
@@ -86,8 +88,18 @@ class Informer(Generic[SnapshotT]):
         self._thread.start()
 
     def stop(self) -> None:
-        """Ask the thread to stop (it ends at its next event or watch timeout)."""
+        """Stop the thread, closing its watch so the API server sees us go at once."""
         self._stopped.set()
+        stream = self._stream
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.shutdown()
+
+    def _opened(self, stream: Any) -> None:
+        self._stream = stream
+        if self._stopped.is_set():
+            with contextlib.suppress(Exception):
+                stream.shutdown()
 
     def _dispatch(self, old: SnapshotT | None, new: SnapshotT | None) -> None:
         for handler in self._handlers:
@@ -146,6 +158,7 @@ class Informer(Generic[SnapshotT]):
                         self._path,
                         resource_version=resource_version,
                         timeout_seconds=self._watch_timeout,
+                        on_open=self._opened,
                     ):
                         next_version = self._apply(event)
                         if next_version is None:
@@ -155,10 +168,10 @@ class Informer(Generic[SnapshotT]):
                         resource_version = next_version or resource_version
                         if self._stopped.is_set():
                             return
-            except ApiError as exc:
-                if exc.status != HTTP_GONE:
-                    log.warning("list/watch failed", extra={"kind": self.kind, "error": str(exc)})
-                    self._stopped.wait(self._retry_delay)
             except Exception as exc:
+                if self._stopped.is_set():
+                    return  # our own stop() closed the stream
+                if isinstance(exc, ApiError) and exc.status == HTTP_GONE:
+                    continue  # expired: relist now
                 log.warning("list/watch failed", extra={"kind": self.kind, "error": str(exc)})
                 self._stopped.wait(self._retry_delay)

@@ -39,7 +39,7 @@ class ScriptedApi:
         return items, f"list-{len(self.lists)}"
 
     def watch(
-        self, path: str, *, resource_version: str, timeout_seconds: int
+        self, path: str, *, resource_version: str, timeout_seconds: int, on_open: Any = None
     ) -> Iterator[dict[str, Any]]:
         self.watched_from.append(resource_version)
         if not self.watches:
