@@ -7,6 +7,8 @@ Stdlib only. ``types`` holds the frozen values passed across the boundary,
 """
 
 from lbprovider.cloud.interface import (
+    CONNECTION_ERROR,
+    CloudApiError,
     CloudError,
     InvalidService,
     Provider,
@@ -30,7 +32,9 @@ from lbprovider.cloud.types import (
 )
 
 __all__ = [
+    "CONNECTION_ERROR",
     "BackendMode",
+    "CloudApiError",
     "CloudError",
     "DesiredLoadBalancer",
     "EndpointTarget",

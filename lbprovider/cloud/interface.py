@@ -28,6 +28,47 @@ class RetryAfter(CloudError):
         self.reason = reason
 
 
+class CloudApiError(CloudError):
+    """A cloud API call failed with an answer (or no answer) from the cloud.
+
+    One type for every cloud: ``provider`` (``aws``...), ``action`` (the API
+    operation), ``code`` (the cloud's error code, or :data:`CONNECTION_ERROR`
+    when no answer came), ``status`` (HTTP status, 0 when none) and
+    ``request_id`` (for the cloud's support).  Each provider's SDK wrapper
+    raises a thin subclass; the message never carries credentials.
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        action: str,
+        code: str,
+        message: str = "",
+        status: int = 0,
+        request_id: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        text = f"{provider} {action} failed: {code}"
+        if message:
+            text += f": {message}"
+        if request_id:
+            text += f" (RequestId {request_id})"
+        super().__init__(text)
+        self.provider = provider
+        self.action = action
+        self.code = code
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+        self.retry_after = retry_after
+        """The cloud's own hint (seconds) for when to try again, when it gives one."""
+
+
+CONNECTION_ERROR = "ConnectionError"
+"""``CloudApiError.code`` when the cloud could not be reached or did not answer in time."""
+
+
 class InvalidService(CloudError):
     """The Service asks for something this provider cannot build (a bad annotation, ...).
 
@@ -49,8 +90,16 @@ class Provider(_Protocol):
     """Cloud load balancers for one configured class.
 
     Arguments are frozen snapshots and must not be retained.  Raise
-    :class:`RetryAfter`, :class:`InvalidService` or :class:`CloudError`;
-    never let an SDK exception carry credentials into a message.
+    :class:`RetryAfter`, :class:`InvalidService` or :class:`CloudError`
+    (:class:`CloudApiError` for a failed API call); never let an SDK
+    exception carry credentials into a message.
+
+    Throttling, decided once for every cloud: a call the cloud throttles is
+    retried a few times with jittered backoff inside the provider; when the
+    cloud still throttles, the provider raises :class:`RetryAfter` with the
+    cloud's hint, or a bounded delay when it gives none.  Persistent
+    throttling is a wait, not a failure: no Warning Event, no exponential
+    backoff.  (``lbprovider.providerkit.calls`` implements this.)
     """
 
     name: str

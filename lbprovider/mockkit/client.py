@@ -1,0 +1,126 @@
+""":class:`MockAdmin`: the admin routes from Python, the same for every mock cloud.
+
+Tests, the sandbox, the benchmarks and the reliability runs count calls,
+inject faults, add latency and move the clock through this one class,
+whichever cloud sits behind the endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallCounts:
+    """Calls a mock cloud answered since its last reset."""
+
+    reads: int
+    writes: int
+    rejected: int = 0
+    actions: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.reads + self.writes
+
+    def __sub__(self, other: CallCounts) -> CallCounts:
+        actions = {
+            action: count - other.actions.get(action, 0)
+            for action, count in self.actions.items()
+            if count != other.actions.get(action, 0)
+        }
+        return CallCounts(
+            reads=self.reads - other.reads,
+            writes=self.writes - other.writes,
+            rejected=self.rejected - other.rejected,
+            actions=actions,
+        )
+
+
+class MockAdmin:
+    """The admin interface of the mock cloud at ``endpoint`` (``http://127.0.0.1:PORT``)."""
+
+    def __init__(self, endpoint: str, *, timeout: float = 10.0) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._timeout = timeout
+
+    def request(self, method: str, route: str, payload: Mapping[str, Any] | None = None) -> Any:
+        """One admin call; RuntimeError carries the mock's message on a non-200 answer."""
+        data = None if payload is None else json.dumps(dict(payload)).encode()
+        request = urllib.request.Request(  # noqa: S310 - a loopback http URL built here
+            f"{self.endpoint}/_admin/{route}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as reply:  # noqa: S310
+                body = reply.read()
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(
+                f"mock admin {method} {route}: {error.code} {error.read().decode()}"
+            ) from None
+        return json.loads(body) if body else None
+
+    def state(self) -> Any:
+        return self.request("GET", "state")
+
+    def counters(self) -> CallCounts:
+        raw = self.request("GET", "counters")
+        return CallCounts(
+            reads=int(raw["reads"]),
+            writes=int(raw["writes"]),
+            rejected=int(raw.get("rejected", 0)),
+            actions={str(k): int(v) for k, v in raw.get("actions", {}).items()},
+        )
+
+    def reset(self) -> None:
+        """Counters to zero, faults and latency cleared, clock freed (state is kept)."""
+        self.request("POST", "reset", {})
+
+    def inject_fault(
+        self,
+        code: str,
+        *,
+        status: int = 400,
+        actions: Iterable[str] = (),
+        count: int | None = 1,
+        probability: float = 1.0,
+        latency: float = 0.0,
+        kind: str = "error",
+        message: str = "fault injected by the test",
+    ) -> None:
+        self.request(
+            "POST",
+            "faults",
+            {
+                "code": code,
+                "status": status,
+                "actions": list(actions),
+                "count": count,
+                "probability": probability,
+                "latency": latency,
+                "kind": kind,
+                "message": message,
+            },
+        )
+
+    def clear_faults(self) -> None:
+        self.request("DELETE", "faults")
+
+    def set_latency(self, seconds: float, *, actions: Iterable[str] = ()) -> None:
+        self.request("POST", "latency", {"seconds": seconds, "actions": list(actions)})
+
+    def pin_clock(self, now: float | str) -> None:
+        self.request("POST", "clock", {"now": now})
+
+    def advance_clock(self, seconds: float) -> None:
+        self.request("POST", "clock", {"advance": seconds})
+
+    def free_clock(self) -> None:
+        self.request("POST", "clock", {"now": None})
