@@ -62,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"cannot load Kubernetes credentials from {where}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     stop = _stop_event()
-    controller = ServiceController(
+    controller = ServiceController.from_api(
         KubeApi(api_client),
         cluster_name=config.cluster_name,
         providers=providers,
@@ -77,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     def ready() -> bool:
         # A standby replica is healthy too: it is waiting for the lease, not broken.
         standby = config.leader_election.enabled and not leading.is_set()
-        return standby or controller.services.has_synced()
+        return standby or controller.has_synced()
 
     if config.health_address:
         server = health.serve(config.health_address, ready=ready)

@@ -1,11 +1,15 @@
 """The service controller: from a Service to a cloud load balancer and back.
 
-Informers feed a work queue; workers run ``sync(key)`` one key at a time:
+It reads cached snapshots from a ``ServiceStore`` and writes through a
+``ServiceWriter`` (``lbprovider.controller.interfaces``), both passed in, so
+the core runs without an API server in unit tests; ``ServiceController.from_api``
+builds the real ones.  The store's handlers feed a work queue; workers run
+``sync(key)`` one key at a time:
 
     select    -> is the Service ours (type, class), or does it carry our finalizer?
     finalizer -> on BEFORE the first cloud call, off only AFTER the cloud is clean
     desired   -> build_desired(service, nodes, endpoint slices)   (pure)
-    provider  -> nothing if unchanged, update_backends if only backends moved, else ensure
+    decide    -> skip, cleanup, status only, update_backends or ensure   (pure)
     status    -> patched only when it changed; Events on each transition
 
 Errors steer the queue: RetryAfter requeues after its delay, InvalidService
@@ -19,7 +23,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -31,8 +34,10 @@ from lbprovider.cloud import (
     Provider,
     RetryAfter,
 )
-from lbprovider.controller import metrics, status
-from lbprovider.controller.desired import build_desired, only_backends_changed, service_ref
+from lbprovider.controller import metrics, reasons, status
+from lbprovider.controller.decision import Action, Applied, decide
+from lbprovider.controller.desired import build_desired, service_ref
+from lbprovider.controller.interfaces import ServiceStore, ServiceWriter
 from lbprovider.controller.selection import (
     FINALIZER,
     class_of,
@@ -40,12 +45,14 @@ from lbprovider.controller.selection import (
     has_finalizer,
     node_target,
 )
-from lbprovider.kube import patches
 from lbprovider.kube.api import KubeApi
 from lbprovider.kube.events import NORMAL, WARNING, EventRecorder
-from lbprovider.kube.informer import Informer
 from lbprovider.kube.snapshots import EndpointSliceSnapshot, NodeSnapshot, ServiceSnapshot
+from lbprovider.kube.store import InformerStore
 from lbprovider.kube.workqueue import WorkQueue
+from lbprovider.kube.writer import KubeServiceWriter
+
+__all__ = ["INVALID_RETRY_SECONDS", "Applied", "ServiceController"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,21 +60,14 @@ T = TypeVar("T")
 INVALID_RETRY_SECONDS = 300.0
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """What the cloud was last made to match for one Service, and the status it gave."""
-
-    desired: DesiredLoadBalancer
-    ingress: tuple[Mapping[str, Any], ...]
-
-
 class ServiceController:
     """Serves the Services of the configured classes."""
 
     def __init__(
         self,
-        api: KubeApi,
         *,
+        store: ServiceStore,
+        writer: ServiceWriter,
         cluster_name: str,
         providers: Mapping[str, Provider],
         default_class: str | None = None,
@@ -75,32 +75,19 @@ class ServiceController:
         resync_seconds: float = 36000.0,
         invalid_retry_seconds: float = INVALID_RETRY_SECONDS,
         queue: WorkQueue | None = None,
-        recorder: EventRecorder | None = None,
     ) -> None:
-        self.api = api
+        self.store = store
+        self.writer = writer
         self.cluster_name = cluster_name
         self.providers = dict(providers)
         self.default_class = default_class
         self.queue = queue if queue is not None else WorkQueue()  # an empty queue is falsy
-        self.recorder = recorder if recorder is not None else EventRecorder(api)
         self._workers = workers
         self._resync_seconds = resync_seconds
         self._invalid_retry_seconds = invalid_retry_seconds
-        self.services: Informer[ServiceSnapshot] = Informer(
-            api, kind="Service", path="/api/v1/services", parse=ServiceSnapshot.parse
-        )
-        self.nodes: Informer[NodeSnapshot] = Informer(
-            api, kind="Node", path="/api/v1/nodes", parse=NodeSnapshot.parse
-        )
-        self.slices: Informer[EndpointSliceSnapshot] = Informer(
-            api,
-            kind="EndpointSlice",
-            path="/apis/discovery.k8s.io/v1/endpointslices",
-            parse=EndpointSliceSnapshot.parse,
-        )
-        self.services.add_handler(self._on_service)
-        self.nodes.add_handler(self._on_node)
-        self.slices.add_handler(self._on_slice)
+        store.services.add_handler(self._on_service)
+        store.nodes.add_handler(self._on_node)
+        store.slices.add_handler(self._on_slice)
         self._node_targets: tuple[NodeTarget, ...] = ()
         self._slices_by_service: dict[str, dict[str, EndpointSliceSnapshot]] = {}
         self._tombstones: dict[str, ServiceSnapshot] = {}
@@ -111,16 +98,39 @@ class ServiceController:
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    @classmethod
+    def from_api(
+        cls,
+        api: KubeApi,
+        *,
+        cluster_name: str,
+        providers: Mapping[str, Provider],
+        default_class: str | None = None,
+        workers: int = 4,
+        resync_seconds: float = 36000.0,
+        invalid_retry_seconds: float = INVALID_RETRY_SECONDS,
+        queue: WorkQueue | None = None,
+        recorder: EventRecorder | None = None,
+    ) -> ServiceController:
+        """The real thing: informers over ``api`` to read, ``api`` and Events to write."""
+        return cls(
+            store=InformerStore(api),
+            writer=KubeServiceWriter(api, recorder=recorder),
+            cluster_name=cluster_name,
+            providers=providers,
+            default_class=default_class,
+            workers=workers,
+            resync_seconds=resync_seconds,
+            invalid_retry_seconds=invalid_retry_seconds,
+            queue=queue,
+        )
+
     # --- lifecycle -----------------------------------------------------------------
 
     def start(self, *, sync_timeout: float = 60.0) -> None:
-        """Start informers, wait for their first list, then start the workers."""
-        for informer in (self.nodes, self.slices, self.services):
-            informer.start()
-        for informer in (self.nodes, self.slices, self.services):
-            if not informer.wait_synced(sync_timeout):
-                raise TimeoutError(f"the {informer.kind} informer did not sync in {sync_timeout}s")
-        self._node_targets = eligible_nodes(self.nodes.items())
+        """Fill the store (TimeoutError if it cannot), then start the workers."""
+        self.store.start(sync_timeout=sync_timeout)
+        self._node_targets = eligible_nodes(self.store.nodes.items())
         for index in range(self._workers):
             self._spawn(self._work, f"worker-{index}")
         if self._resync_seconds > 0:
@@ -130,20 +140,28 @@ class ServiceController:
             extra={"classes": sorted(self.providers), "workers": self._workers},
         )
 
+    def has_synced(self) -> bool:
+        """True once the Services are cached (the readiness probe's question)."""
+        return self.store.services.has_synced()
+
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop taking work, let running syncs finish (up to ``timeout``), stop informers."""
+        """Stop taking work, let running syncs finish (up to ``timeout``), stop the store.
+
+        Events the last syncs recorded are still written (within what is left of
+        ``timeout``, at least a second).
+        """
         self._stopped.set()
         self.queue.shutdown()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        for informer in (self.services, self.nodes, self.slices):
-            informer.stop()
+        self.store.stop()
+        self.writer.close(max(1.0, deadline - time.monotonic()))
         log.info("service controller stopped")
 
     # --- event handlers: decide which keys to queue ----------------------------------
@@ -168,15 +186,16 @@ class ServiceController:
             self.queue.add(new.key)
 
     def _on_node(self, old: NodeSnapshot | None, new: NodeSnapshot | None) -> None:
-        if not self.nodes.has_synced():
+        nodes = self.store.nodes
+        if not nodes.has_synced():
             return  # start() computes the node set once the first list is in
         if node_target(old) == node_target(new):
             return  # status heartbeats, readiness flaps, unrelated labels: O(1), no rescan
-        targets = eligible_nodes(self.nodes.items())
+        targets = eligible_nodes(nodes.items())
         if targets == self._node_targets:
             return  # readiness flaps and unrelated updates: nothing to do
         self._node_targets = targets
-        for service in self.services.items():
+        for service in self.store.services.items():
             if self._served_class(service) is not None and service.allocate_node_ports:
                 self.queue.add(service.key)
 
@@ -189,7 +208,7 @@ class ServiceController:
             if new is not None and new.service_key:
                 self._slices_by_service.setdefault(new.service_key, {})[new.key] = new
         service_key = (new or old).service_key  # type: ignore[union-attr]
-        service = self.services.get(service_key) if service_key else None
+        service = self.store.services.get(service_key) if service_key else None
         if service is not None and not service.allocate_node_ports and self._relevant(service):
             self.queue.add(service_key)
 
@@ -240,7 +259,7 @@ class ServiceController:
         Providers read and compare, so an unchanged cloud costs reads only, and
         no Event is recorded unless something had to change.
         """
-        for service in self.services.items():
+        for service in self.store.services.items():
             if self._served_class(service) is not None:
                 self._resync_due.add(service.key)
                 self.queue.add(service.key)
@@ -258,36 +277,45 @@ class ServiceController:
                 self._delete_in_clouds(tombstone)  # raises: both stay for the retry
                 del self._applied[key]
             del self._tombstones[key]
-        service = self.services.get(key)
+        service = self.store.services.get(key)
         if service is None:
             self._warned.pop(key, None)
             return
         load_balancer_class = self._served_class(service)
         if load_balancer_class is None:
-            if has_finalizer(service):
+            decision = decide(
+                desired=None, has_finalizer=has_finalizer(service), applied=self._applied.get(key)
+            )
+            if decision.action is Action.CLEANUP:
                 self._cleanup(service)
             else:
                 self._applied.pop(key, None)
             return
-        provider = self.providers[load_balancer_class]
         try:
-            self._ensure(service, load_balancer_class, provider)
+            self._serve(service, load_balancer_class)
         except RetryAfter:
             raise
         except InvalidService as exc:
             self._event(
                 service,
                 WARNING,
-                "SyncLoadBalancerFailed",
+                reasons.SYNC_LOAD_BALANCER_FAILED,
                 f"Error syncing load balancer: {exc.reason}",
             )
-            self._set_condition(service, ok=False, reason="InvalidService", message=exc.reason)
+            self._set_condition(
+                service, ok=False, reason=reasons.CONDITION_INVALID_SERVICE, message=exc.reason
+            )
             raise
         except Exception as exc:
             self._event(
-                service, WARNING, "SyncLoadBalancerFailed", f"Error syncing load balancer: {exc}"
+                service,
+                WARNING,
+                reasons.SYNC_LOAD_BALANCER_FAILED,
+                f"Error syncing load balancer: {exc}",
             )
-            self._set_condition(service, ok=False, reason="SyncFailed", message=str(exc))
+            self._set_condition(
+                service, ok=False, reason=reasons.CONDITION_SYNC_FAILED, message=str(exc)
+            )
             raise
 
     def _call(self, load_balancer_class: str, method: str, call: Callable[[], T]) -> T:
@@ -300,12 +328,11 @@ class ServiceController:
         metrics.PROVIDER_CALLS.labels(load_balancer_class, method, "ok").inc()
         return result
 
-    def _ensure(
-        self, service: ServiceSnapshot, load_balancer_class: str, provider: Provider
-    ) -> None:
+    def _serve(self, service: ServiceSnapshot, load_balancer_class: str) -> None:
+        """A served Service: finalizer first, then whatever ``decide`` asks."""
         key = service.key
         if not has_finalizer(service):
-            patches.add_finalizer(self.api, service.meta, FINALIZER)
+            self.writer.add_finalizer(service.meta, FINALIZER)
         desired = build_desired(
             service,
             cluster=self.cluster_name,
@@ -316,25 +343,45 @@ class ServiceController:
             self._event(
                 service,
                 WARNING,
-                "UnAvailableLoadBalancer",
+                reasons.UNAVAILABLE_LOAD_BALANCER,
                 "There are no available nodes for LoadBalancer",
             )
         applied = self._applied.get(key)
-        forced = key in self._resync_due
+        resync = key in self._resync_due
         self._resync_due.discard(key)
-        if applied is not None and applied.desired == desired and not forced:
-            if not status.same_ingress(service.status_ingress, applied.ingress):
-                patches.patch_status(
-                    self.api, service.meta, {"loadBalancer": {"ingress": list(applied.ingress)}}
-                )
+        decision = decide(
+            desired=desired,
+            has_finalizer=True,  # added above
+            applied=applied,
+            status_ingress=service.status_ingress,
+            resync=resync,
+        )
+        provider = self.providers[load_balancer_class]
+        if decision.action is Action.ENSURE:
+            self._ensure(
+                service, load_balancer_class, provider, desired, announce=decision.announce
+            )
             return
-        if applied is not None and not forced and only_backends_changed(applied.desired, desired):
+        assert applied is not None  # decide() skips ensure only when something was applied
+        if decision.action is Action.UPDATE_BACKENDS:
             self._update_backends(service, load_balancer_class, provider, desired, applied)
-            return
+        elif decision.patch_ingress:
+            self.writer.patch_status(
+                service.meta, {"loadBalancer": {"ingress": list(applied.ingress)}}
+            )
+
+    def _ensure(
+        self,
+        service: ServiceSnapshot,
+        load_balancer_class: str,
+        provider: Provider,
+        desired: DesiredLoadBalancer,
+        *,
+        announce: bool,
+    ) -> None:
         # A resync of an unchanged Service is silent unless the cloud had drifted.
-        announce = applied is None or applied.desired != desired
         if announce:
-            self._event(service, NORMAL, "EnsuringLoadBalancer", "Ensuring load balancer")
+            self._event(service, NORMAL, reasons.ENSURING_LOAD_BALANCER, "Ensuring load balancer")
         result = self._call(load_balancer_class, "ensure", partial(provider.ensure, desired))
         self._warn_unsupported(service, result.warnings)
         ingress = status.ingress_json(result)
@@ -344,16 +391,16 @@ class ServiceController:
         ready = status.condition(
             service.status_conditions,
             ok=True,
-            reason="Ensured",
+            reason=reasons.CONDITION_ENSURED,
             message=f"load balancer {result.lb_id} serves {len(desired.listeners)} listener(s)",
         )
         if ready is not None:
             patch["conditions"] = [ready]
         if patch:
-            patches.patch_status(self.api, service.meta, patch)
-        self._applied[key] = Applied(desired, tuple(ingress))
+            self.writer.patch_status(service.meta, patch)
+        self._applied[service.key] = Applied(desired, tuple(ingress))
         if announce or patch:
-            self._event(service, NORMAL, "EnsuredLoadBalancer", "Ensured load balancer")
+            self._event(service, NORMAL, reasons.ENSURED_LOAD_BALANCER, "Ensured load balancer")
 
     def _update_backends(
         self,
@@ -373,18 +420,20 @@ class ServiceController:
             self._event(
                 service,
                 WARNING,
-                "UpdateLoadBalancerFailed",
+                reasons.UPDATE_LOAD_BALANCER_FAILED,
                 f"Error updating load balancer with new hosts: {exc}",
             )
             raise
         self._applied[service.key] = Applied(desired, applied.ingress)
-        self._event(service, NORMAL, "UpdatedLoadBalancer", "Updated load balancer with new hosts")
+        self._event(
+            service, NORMAL, reasons.UPDATED_LOAD_BALANCER, "Updated load balancer with new hosts"
+        )
 
     def _warn_unsupported(self, service: ServiceSnapshot, warnings: tuple[str, ...]) -> None:
         fresh = frozenset(warnings) - self._warned.get(service.key, frozenset())
         self._warned[service.key] = frozenset(warnings)
         for warning in sorted(fresh):
-            self._event(service, WARNING, "UnsupportedConfiguration", warning)
+            self._event(service, WARNING, reasons.UNSUPPORTED_CONFIGURATION, warning)
 
     def _providers_for(self, service: ServiceSnapshot) -> list[tuple[str, Provider]]:
         """Who may own the cloud side of ``service``.
@@ -405,27 +454,29 @@ class ServiceController:
 
     def _cleanup(self, service: ServiceSnapshot) -> None:
         """The Service no longer wants a load balancer: clean the cloud, then let it go."""
-        self._event(service, NORMAL, "DeletingLoadBalancer", "Deleting load balancer")
+        self._event(service, NORMAL, reasons.DELETING_LOAD_BALANCER, "Deleting load balancer")
         try:
             self._delete_in_clouds(service)
         except Exception as exc:
             self._event(
-                service, WARNING, "SyncLoadBalancerFailed", f"Error deleting load balancer: {exc}"
+                service,
+                WARNING,
+                reasons.SYNC_LOAD_BALANCER_FAILED,
+                f"Error deleting load balancer: {exc}",
             )
             raise
         if not service.meta.deleting and (service.status_ingress or service.status_conditions):
-            patches.patch_status(
-                self.api,
+            self.writer.patch_status(
                 service.meta,
                 {
                     "loadBalancer": {"ingress": None},
-                    "conditions": [{"type": status.CONDITION_TYPE, "$patch": "delete"}],
+                    "conditions": [{"type": reasons.CONDITION_TYPE, "$patch": "delete"}],
                 },
             )
-        patches.remove_finalizer(self.api, service.meta, FINALIZER)
+        self.writer.remove_finalizer(service.meta, FINALIZER)
         self._applied.pop(service.key, None)
         self._warned.pop(service.key, None)
-        self._event(service, NORMAL, "DeletedLoadBalancer", "Deleted load balancer")
+        self._event(service, NORMAL, reasons.DELETED_LOAD_BALANCER, "Deleted load balancer")
 
     def _set_condition(
         self, service: ServiceSnapshot, *, ok: bool, reason: str, message: str
@@ -434,11 +485,11 @@ class ServiceController:
         if wanted is None:
             return
         try:
-            patches.patch_status(self.api, service.meta, {"conditions": [wanted]})
+            self.writer.patch_status(service.meta, {"conditions": [wanted]})
         except Exception as exc:
             log.warning(
                 "could not set condition", extra={"service": service.key, "error": str(exc)}
             )
 
     def _event(self, service: ServiceSnapshot, event_type: str, reason: str, message: str) -> None:
-        self.recorder.record(service.meta, event_type, reason, message)
+        self.writer.event(service.meta, event_type, reason, message)

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lbprovider.cloud import LoadBalancerStatus
+from lbprovider.controller.reasons import CONDITION_TYPE
 
-CONDITION_TYPE = "LoadBalancerReady"
+__all__ = ["CONDITION_TYPE", "condition", "ingress_json", "same_ingress"]
 
 
 def ingress_json(status: LoadBalancerStatus) -> list[dict[str, Any]]:

@@ -1,9 +1,15 @@
-"""Events on Services, aggregated the way client-go's recorder does.
+"""Events on Services, written in the background and aggregated like client-go's recorder.
 
-A repeat of the same (object, type, reason, message) within ten minutes bumps
-``count`` and ``lastTimestamp`` of the existing Event instead of creating a
-new one, so a Service failing every few minutes does not flood etcd.
-Recording never raises: an Event is worth less than the sync that made it.
+``record`` never blocks and never raises: it puts the Event in a bounded
+queue that one background thread writes out, so a node change that touches a
+thousand Services does not make the workers wait for a thousand POSTs.  An
+Event identical to one still queued only raises that one's count; a repeat of
+the same (object, type, reason, message) within ten minutes bumps ``count``
+and ``lastTimestamp`` of the existing Event instead of creating a new one, so
+a Service failing every few minutes does not flood etcd.  When the queue is
+full the Event is dropped and logged: an Event is worth less than the sync
+that made it.  ``close`` writes out what is queued (the controller calls it
+on stop).
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ WARNING = "Warning"
 MAX_MESSAGE = 1024
 AGGREGATE_WINDOW = 600.0
 CACHE_SIZE = 4096
+MAX_PENDING = 1000
+"""Distinct Events waiting to be written; more are dropped (identical ones only count up)."""
+
+_CacheKey = tuple[str, str, str, str]
 
 
 @dataclass(slots=True)
@@ -33,6 +43,15 @@ class _Seen:
     name: str
     count: int
     at: float
+
+
+@dataclass(slots=True)
+class _Pending:
+    meta: ObjectMeta
+    event_type: str
+    reason: str
+    message: str
+    times: int
 
 
 def _now() -> str:
@@ -45,41 +64,128 @@ def truncate(message: str, limit: int = MAX_MESSAGE) -> str:
 
 
 class EventRecorder:
-    """Records core/v1 Events about Services."""
+    """Records core/v1 Events about Services, from one background thread."""
 
-    def __init__(self, api: KubeApi, *, component: str = "lbprovider") -> None:
+    def __init__(
+        self, api: KubeApi, *, component: str = "lbprovider", max_pending: int = MAX_PENDING
+    ) -> None:
         self._api = api
         self._component = component
         self._instance = socket.gethostname()
-        self._seen: OrderedDict[tuple[str, str, str, str], _Seen] = OrderedDict()
-        self._lock = threading.Lock()
+        self._max_pending = max_pending
+        self._seen: OrderedDict[_CacheKey, _Seen] = OrderedDict()
+        self._pending: OrderedDict[_CacheKey, _Pending] = OrderedDict()
+        self._writing = False
+        self._closing = False
+        self._overflowing = False
+        self._thread: threading.Thread | None = None
+        self._condition = threading.Condition()
+        self.dropped = 0
+        """Events dropped because the queue was full."""
+
+    # --- the workers' side: never blocks on the API ------------------------------------
 
     def record(self, meta: ObjectMeta, event_type: str, reason: str, message: str) -> None:
-        """Record an Event on the Service ``meta``; failures are logged, not raised."""
+        """Queue an Event on the Service ``meta``; returns at once and never raises."""
         message = truncate(message)
         cache_key = (meta.uid, event_type, reason, message)
-        try:
-            if not self._bump(meta, cache_key):
-                self._create(meta, cache_key, event_type, reason, message)
-        except Exception as exc:
+        with self._condition:
+            pending = self._pending.get(cache_key)
+            if pending is not None:
+                pending.times += 1
+                return
+            if len(self._pending) >= self._max_pending:
+                self.dropped += 1
+                first_drop, self._overflowing = not self._overflowing, True
+            else:
+                first_drop = False
+                self._overflowing = False
+                self._pending[cache_key] = _Pending(meta, event_type, reason, message, 1)
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._drain, name="event-recorder", daemon=True
+                    )
+                    self._thread.start()
+                self._condition.notify_all()
+        if first_drop:  # once per overflow, not once per Event
             log.warning(
-                "could not record event",
-                extra={"service": meta.key, "reason": reason, "error": str(exc)},
+                "event queue full, dropping events",
+                extra={"service": meta.key, "reason": reason, "pending": self._max_pending},
             )
 
-    def _bump(self, meta: ObjectMeta, cache_key: tuple[str, str, str, str]) -> bool:
-        with self._lock:
-            seen = self._seen.get(cache_key)
-            if seen is None or time.monotonic() - seen.at > AGGREGATE_WINDOW:
-                return False
-            seen.count += 1
-            seen.at = time.monotonic()
-            count, name = seen.count, seen.name
+    def flush(self, timeout: float) -> bool:
+        """Wait until every queued Event is written (or ``timeout``); True when all were."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while self._pending or self._writing:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._condition.wait(remaining)
+        return True
+
+    def close(self, timeout: float) -> bool:
+        """Write out what is queued and end the thread (a later ``record`` starts a new one).
+
+        True when everything was written within ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            self._closing = True
+            thread = self._thread
+            self._condition.notify_all()
+        try:
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            return self.flush(max(0.0, deadline - time.monotonic()))
+        finally:
+            with self._condition:
+                self._closing = False
+
+    # --- the background thread ---------------------------------------------------------
+
+    def _drain(self) -> None:
+        while True:
+            with self._condition:
+                while not self._pending and not self._closing:
+                    self._condition.wait()
+                if not self._pending:
+                    self._thread = None
+                    self._condition.notify_all()
+                    return
+                cache_key, pending = self._pending.popitem(last=False)
+                self._writing = True
+            try:
+                self._write(cache_key, pending)
+            except Exception as exc:
+                log.warning(
+                    "could not record event",
+                    extra={
+                        "service": pending.meta.key,
+                        "reason": pending.reason,
+                        "error": str(exc),
+                    },
+                )
+            finally:
+                with self._condition:
+                    self._writing = False
+                    self._condition.notify_all()
+
+    def _write(self, cache_key: _CacheKey, pending: _Pending) -> None:
+        if not self._bump(pending.meta, cache_key, pending.times):
+            self._create(cache_key, pending)
+
+    def _bump(self, meta: ObjectMeta, cache_key: _CacheKey, times: int) -> bool:
+        seen = self._seen.get(cache_key)
+        if seen is None or time.monotonic() - seen.at > AGGREGATE_WINDOW:
+            return False
+        seen.count += times
+        seen.at = time.monotonic()
         try:
             self._api.request(
                 "PATCH",
-                f"/api/v1/namespaces/{meta.namespace}/events/{name}",
-                body={"count": count, "lastTimestamp": _now()},
+                f"/api/v1/namespaces/{meta.namespace}/events/{seen.name}",
+                body={"count": seen.count, "lastTimestamp": _now()},
                 content_type="application/merge-patch+json",
             )
         except ApiError as exc:
@@ -88,14 +194,8 @@ class EventRecorder:
             return False
         return True
 
-    def _create(
-        self,
-        meta: ObjectMeta,
-        cache_key: tuple[str, str, str, str],
-        event_type: str,
-        reason: str,
-        message: str,
-    ) -> None:
+    def _create(self, cache_key: _CacheKey, pending: _Pending) -> None:
+        meta = pending.meta
         now = _now()
         created = self._api.request(
             "POST",
@@ -109,10 +209,10 @@ class EventRecorder:
                     "name": meta.name,
                     "uid": meta.uid,
                 },
-                "type": event_type,
-                "reason": reason,
-                "message": message,
-                "count": 1,
+                "type": pending.event_type,
+                "reason": pending.reason,
+                "message": pending.message,
+                "count": pending.times,
                 "firstTimestamp": now,
                 "lastTimestamp": now,
                 "source": {"component": self._component},
@@ -120,7 +220,6 @@ class EventRecorder:
                 "reportingInstance": self._instance,
             },
         )
-        with self._lock:
-            self._seen[cache_key] = _Seen(created["metadata"]["name"], 1, time.monotonic())
-            while len(self._seen) > CACHE_SIZE:
-                self._seen.popitem(last=False)
+        self._seen[cache_key] = _Seen(created["metadata"]["name"], pending.times, time.monotonic())
+        while len(self._seen) > CACHE_SIZE:
+            self._seen.popitem(last=False)

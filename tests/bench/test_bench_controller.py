@@ -25,7 +25,7 @@ CLASS = "bench.example.com/fake"
 def test_time_to_ingress_and_call_counts(kube_api: ApiClient, namespace: str) -> None:
     cluster = Cluster(KubeApi(kube_api))
     provider = FakeProvider(FakeSettings(address_pool="198.18.0.0/16"), cluster_name="bench")
-    controller = ServiceController(
+    controller = ServiceController.from_api(
         cluster.api, cluster_name="bench", providers={CLASS: provider}, workers=4, resync_seconds=0
     )
     controller.start()

@@ -28,7 +28,7 @@ def harness(kube_api: ApiClient) -> Iterator[ControllerHarness]:
         FakeSettings(hostname_suffix="lb.example.com", supports_requested_ip=False),
         cluster_name="it",
     )
-    controller = ServiceController(
+    controller = ServiceController.from_api(
         api,
         cluster_name="it",
         providers={

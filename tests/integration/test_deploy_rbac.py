@@ -68,7 +68,7 @@ def test_controller_serves_with_only_the_shipped_rbac(
     wait_for(lambda: _can_list(service_account_api), what="the RBAC bindings to take effect")
 
     provider = FakeProvider(FakeSettings(), cluster_name="rbac")
-    controller = ServiceController(
+    controller = ServiceController.from_api(
         service_account_api, cluster_name="rbac", providers={CLASS: provider}, resync_seconds=0
     )
     leading = threading.Event()

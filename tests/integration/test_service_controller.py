@@ -445,6 +445,13 @@ def test_resync_repairs_cloud_drift_quietly(harness: Harness, namespace: str) ->
     harness.create_service(namespace, lb_service("drift", [{"port": 80}]))
     harness.wait_ingress(namespace, "drift")
     key = f"{namespace}/drift"
+    # Events are written in the background: count them once the ensure's are all in.
+    wait_for(
+        lambda: any(
+            e["reason"] == "EnsuredLoadBalancer" for e in harness.events(namespace, "drift")
+        ),
+        what="the EnsuredLoadBalancer event",
+    )
     events_before = len(harness.events(namespace, "drift"))
     harness.controller.resync()
     wait_for(lambda: harness.fake.calls_for(key) == ["ensure", "ensure"], what="a resync ensure")

@@ -1,0 +1,49 @@
+"""The controller's writes to Services: finalizer and status patches, and Events.
+
+``KubeServiceWriter`` is the real ``ServiceWriter`` of ``lbprovider.controller``,
+a thin front over ``lbprovider.kube.patches`` and an ``EventRecorder``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from lbprovider.kube import patches
+from lbprovider.kube.api import KubeApi
+from lbprovider.kube.events import EventRecorder
+from lbprovider.kube.snapshots import ObjectMeta
+
+log = logging.getLogger(__name__)
+
+
+class KubeServiceWriter:
+    """Writes to Services through one API server."""
+
+    def __init__(self, api: KubeApi, *, recorder: EventRecorder | None = None) -> None:
+        self._api = api
+        self.recorder = recorder if recorder is not None else EventRecorder(api)
+
+    def add_finalizer(self, meta: ObjectMeta, finalizer: str) -> None:
+        """Add ``finalizer``; ApiError when the Service moved on meanwhile."""
+        patches.add_finalizer(self._api, meta, finalizer)
+
+    def remove_finalizer(self, meta: ObjectMeta, finalizer: str) -> None:
+        """Remove ``finalizer``; ApiError when the Service moved on meanwhile."""
+        patches.remove_finalizer(self._api, meta, finalizer)
+
+    def patch_status(self, meta: ObjectMeta, status: Mapping[str, Any]) -> None:
+        """Strategic-merge ``status`` into the Service's status subresource."""
+        patches.patch_status(self._api, meta, status)
+
+    def event(self, meta: ObjectMeta, event_type: str, reason: str, message: str) -> None:
+        """Queue an Event (written in the background); never blocks, never raises."""
+        self.recorder.record(meta, event_type, reason, message)
+
+    def close(self, timeout: float) -> None:
+        """Write out the Events still queued (at most ``timeout`` seconds)."""
+        if not self.recorder.close(timeout):
+            log.warning(
+                "events still queued at shutdown were not written", extra={"timeout": timeout}
+            )

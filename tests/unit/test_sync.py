@@ -1,0 +1,635 @@
+"""ServiceController.sync without an API server: an in-memory store, a recording writer.
+
+One journal records, in order, every write to a Service and every provider
+call, so the tests can say "finalizer before the first cloud call" and
+"an unchanged Service costs nothing" exactly.  The writer also applies its
+writes to the store, as the API server and a watch would, so a second sync
+sees what the first one wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
+
+import pytest
+
+from lbprovider.cloud import (
+    CloudError,
+    DesiredLoadBalancer,
+    InvalidService,
+    LoadBalancerStatus,
+    RetryAfter,
+    ServiceRef,
+)
+from lbprovider.controller import reasons
+from lbprovider.controller.selection import FINALIZER
+from lbprovider.controller.service_controller import ServiceController
+from lbprovider.kube.events import NORMAL, WARNING
+from lbprovider.kube.snapshots import (
+    EndpointSliceSnapshot,
+    NodeSnapshot,
+    ObjectMeta,
+    ServiceSnapshot,
+)
+from lbprovider.kube.workqueue import WorkQueue
+from lbprovider.testing.fake_provider import FakeProvider, FakeSettings
+
+pytestmark = pytest.mark.unit
+
+CLASS = "x.io/lb"
+OTHER_CLASS = "other.io/lb"
+KEY = "ns/web"
+INVALID_RETRY = 120.0
+
+T = TypeVar("T", ServiceSnapshot, NodeSnapshot, EndpointSliceSnapshot)
+Entry = tuple[str, ...]
+
+
+# --- the in-memory store, the recording writer, a journaling provider -----------------
+
+
+class MemoryLister(Generic[T]):
+    """A dict of snapshots that tells its handlers about changes, like an informer."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, T] = {}
+        self._handlers: list[Callable[[T | None, T | None], None]] = []
+
+    def get(self, key: str) -> T | None:
+        return self._items.get(key)
+
+    def items(self) -> list[T]:
+        return list(self._items.values())
+
+    def has_synced(self) -> bool:
+        return True
+
+    def add_handler(self, handler: Callable[[T | None, T | None], None]) -> None:
+        self._handlers.append(handler)
+
+    def put(self, item: T) -> None:
+        old = self._items.get(item.key)
+        self._items[item.key] = item
+        for handler in self._handlers:
+            handler(old, item)
+
+    def remove(self, key: str) -> None:
+        old = self._items.pop(key)
+        for handler in self._handlers:
+            handler(old, None)
+
+
+class MemoryStore:
+    """Services, Nodes and EndpointSlices in memory; always synced."""
+
+    def __init__(self) -> None:
+        self.services: MemoryLister[ServiceSnapshot] = MemoryLister()
+        self.nodes: MemoryLister[NodeSnapshot] = MemoryLister()
+        self.slices: MemoryLister[EndpointSliceSnapshot] = MemoryLister()
+
+    def start(self, *, sync_timeout: float) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def _merge_status(service: ServiceSnapshot, patch: Mapping[str, Any]) -> ServiceSnapshot:
+    """What a strategic-merge status patch does to the fields the controller reads."""
+    ingress = service.status_ingress
+    if "loadBalancer" in patch:
+        entries = patch["loadBalancer"].get("ingress") or ()
+        ingress = tuple(MappingProxyType(dict(entry)) for entry in entries)
+    conditions = {entry["type"]: entry for entry in service.status_conditions}
+    for entry in patch.get("conditions", ()):
+        if entry.get("$patch") == "delete":
+            conditions.pop(entry["type"], None)
+        else:
+            conditions[entry["type"]] = MappingProxyType(dict(entry))
+    return replace(service, status_ingress=ingress, status_conditions=tuple(conditions.values()))
+
+
+class RecordingWriter:
+    """Journals every write and applies it to the store, as the API server would."""
+
+    def __init__(self, store: MemoryStore, journal: list[Entry]) -> None:
+        self.store = store
+        self.journal = journal
+        self.statuses: list[Mapping[str, Any]] = []
+        self.messages: list[str] = []
+        self.fail_finalizer: Exception | None = None
+
+    def _current(self, meta: ObjectMeta) -> ServiceSnapshot:
+        service = self.store.services.get(meta.key)
+        assert service is not None, f"write to a Service not in the store: {meta.key}"
+        return service
+
+    def add_finalizer(self, meta: ObjectMeta, finalizer: str) -> None:
+        self.journal.append(("add_finalizer", meta.key, finalizer))
+        if self.fail_finalizer is not None:
+            raise self.fail_finalizer
+        service = self._current(meta)
+        new_meta = replace(service.meta, finalizers=(*service.meta.finalizers, finalizer))
+        self.store.services.put(replace(service, meta=new_meta))
+
+    def remove_finalizer(self, meta: ObjectMeta, finalizer: str) -> None:
+        self.journal.append(("remove_finalizer", meta.key, finalizer))
+        service = self._current(meta)
+        left = tuple(name for name in service.meta.finalizers if name != finalizer)
+        if service.meta.deleting and not left:
+            self.store.services.remove(meta.key)  # the API server lets it go
+        else:
+            self.store.services.put(replace(service, meta=replace(service.meta, finalizers=left)))
+
+    def patch_status(self, meta: ObjectMeta, status: Mapping[str, Any]) -> None:
+        self.journal.append(("patch_status", meta.key))
+        self.statuses.append(status)
+        self.store.services.put(_merge_status(self._current(meta), status))
+
+    def event(self, meta: ObjectMeta, event_type: str, reason: str, message: str) -> None:
+        self.journal.append(("event", event_type, reason))
+        self.messages.append(message)
+
+    def close(self, timeout: float) -> None:
+        self.journal.append(("close",))
+
+
+class JournalProvider:
+    """The fake provider, with its calls in the shared journal."""
+
+    name = "journal"
+
+    def __init__(self, fake: FakeProvider, journal: list[Entry]) -> None:
+        self.fake = fake
+        self.journal = journal
+
+    def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
+        self.journal.append(("get", ref.key))
+        return self.fake.get(ref)
+
+    def ensure(self, desired: DesiredLoadBalancer) -> LoadBalancerStatus:
+        self.journal.append(("ensure", desired.ref.key))
+        return self.fake.ensure(desired)
+
+    def update_backends(self, desired: DesiredLoadBalancer) -> None:
+        self.journal.append(("update_backends", desired.ref.key))
+        self.fake.update_backends(desired)
+
+    def delete(self, ref: ServiceRef) -> None:
+        self.journal.append(("delete", ref.key))
+        self.fake.delete(ref)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class World:
+    """A controller wired to the in-memory parts, and handles on them."""
+
+    def __init__(self, *, default_class: str | None = None) -> None:
+        self.journal: list[Entry] = []
+        self.store = MemoryStore()
+        self.writer = RecordingWriter(self.store, self.journal)
+        self.fake = FakeProvider(FakeSettings(), cluster_name="c")
+        self.clock = Clock()
+        self.queue = WorkQueue(clock=self.clock)
+        self.controller = ServiceController(
+            store=self.store,
+            writer=self.writer,
+            cluster_name="c",
+            providers={CLASS: JournalProvider(self.fake, self.journal)},
+            default_class=default_class,
+            invalid_retry_seconds=INVALID_RETRY,
+            queue=self.queue,
+        )
+
+    def service(self, key: str = KEY) -> ServiceSnapshot:
+        service = self.store.services.get(key)
+        assert service is not None
+        return service
+
+    def take(self) -> list[Entry]:
+        """The journal so far, emptied."""
+        entries = list(self.journal)
+        self.journal.clear()
+        return entries
+
+    def queued(self) -> list[str]:
+        """Keys a worker would get now (drains the ready part of the queue)."""
+        keys = []
+        while (key := self.queue.get(timeout=0)) is not None:
+            keys.append(key)
+            self.queue.done(key)
+        return keys
+
+
+def service(
+    name: str = "web",
+    *,
+    finalizers: tuple[str, ...] = (),
+    deleting: bool = False,
+    labels: Mapping[str, str] | None = None,
+    **spec: Any,
+) -> ServiceSnapshot:
+    body: dict[str, Any] = {
+        "type": "LoadBalancer",
+        "loadBalancerClass": CLASS,
+        "ports": [{"name": "http", "port": 80, "nodePort": 30080}],
+    }
+    body.update(spec)
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": "ns",
+        "uid": f"uid-{name}",
+        "finalizers": list(finalizers),
+        "labels": dict(labels or {}),
+    }
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return ServiceSnapshot.parse({"metadata": meta, "spec": body})
+
+
+def node(name: str, *, ready: bool = True, labels: Mapping[str, str] | None = None) -> NodeSnapshot:
+    return NodeSnapshot.parse(
+        {
+            "metadata": {"name": name, "labels": dict(labels or {})},
+            "spec": {"providerID": f"fake://{name}"},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
+                "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            },
+        }
+    )
+
+
+def created(world: World, snapshot: ServiceSnapshot | None = None) -> ServiceSnapshot:
+    """``snapshot`` (default: ``service()``) served once; the journal and the queue emptied."""
+    snapshot = snapshot or service()
+    world.store.services.put(snapshot)
+    world.controller.sync(snapshot.key)
+    world.take()
+    world.queued()
+    return world.service(snapshot.key)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    world = World()
+    world.store.nodes.put(node("n1"))
+    world.queued()  # node events queue nothing yet; start clean anyway
+    yield world
+
+
+# --- create ---------------------------------------------------------------------------
+
+
+def test_create_puts_the_finalizer_on_before_the_first_cloud_call(world: World) -> None:
+    world.store.services.put(service())
+    assert world.queued() == [KEY]
+    world.controller.sync(KEY)
+    assert world.take() == [
+        ("add_finalizer", KEY, FINALIZER),
+        ("event", NORMAL, reasons.ENSURING_LOAD_BALANCER),
+        ("ensure", KEY),
+        ("patch_status", KEY),
+        ("event", NORMAL, reasons.ENSURED_LOAD_BALANCER),
+    ]
+    lb = world.fake.find(KEY)
+    assert lb is not None and [n.name for n in lb.desired.nodes] == ["n1"]
+    shown = world.service()
+    assert FINALIZER in shown.meta.finalizers
+    assert [dict(entry) for entry in shown.status_ingress] == [
+        {"ip": lb.address, "ipMode": "VIP", "ports": [{"port": 80, "protocol": "TCP"}]}
+    ]
+    (condition,) = shown.status_conditions
+    assert (condition["type"], condition["status"], condition["reason"]) == (
+        reasons.CONDITION_TYPE,
+        "True",
+        reasons.CONDITION_ENSURED,
+    )
+    assert lb.lb_id in condition["message"]
+
+
+def test_no_eligible_node_is_a_warning_and_the_load_balancer_is_still_made() -> None:
+    world = World()
+    world.store.services.put(service())
+    world.controller.sync(KEY)
+    entries = world.take()
+    assert entries[:2] == [
+        ("add_finalizer", KEY, FINALIZER),
+        ("event", WARNING, reasons.UNAVAILABLE_LOAD_BALANCER),
+    ]
+    assert ("ensure", KEY) in entries
+    assert "There are no available nodes for LoadBalancer" in world.writer.messages
+
+
+def test_a_failed_finalizer_write_means_no_cloud_call(world: World) -> None:
+    world.writer.fail_finalizer = RuntimeError("409 conflict")
+    world.store.services.put(service())
+    with pytest.raises(RuntimeError):
+        world.controller.sync(KEY)
+    entries = world.take()
+    assert entries[0] == ("add_finalizer", KEY, FINALIZER)
+    assert ("event", WARNING, reasons.SYNC_LOAD_BALANCER_FAILED) in entries
+    assert world.fake.calls == []
+
+
+# --- unchanged, status only, backends only, resync --------------------------------------
+
+
+def test_an_unchanged_service_costs_no_call_and_no_write(world: World) -> None:
+    first = created(world)
+    world.controller.sync(KEY)
+    # Labels are not part of the load balancer.
+    world.store.services.put(replace(first, meta=replace(first.meta, labels={"team": "a"})))
+    world.controller.sync(KEY)
+    assert world.take() == []
+
+
+def test_a_lost_status_is_rewritten_without_a_provider_call(world: World) -> None:
+    first = created(world)
+    world.store.services.put(replace(first, status_ingress=()))
+    world.controller.sync(KEY)
+    assert world.take() == [("patch_status", KEY)]
+    assert world.writer.statuses[-1] == {"loadBalancer": {"ingress": list(first.status_ingress)}}
+    assert world.service().status_ingress == first.status_ingress
+
+
+def test_a_node_change_updates_backends_only(world: World) -> None:
+    created(world)
+    world.store.nodes.put(node("n2"))
+    assert world.queued() == [KEY]
+    world.controller.sync(KEY)
+    assert world.take() == [
+        ("update_backends", KEY),
+        ("event", NORMAL, reasons.UPDATED_LOAD_BALANCER),
+    ]
+    lb = world.fake.find(KEY)
+    assert lb is not None and [n.name for n in lb.desired.nodes] == ["n1", "n2"]
+
+
+def test_a_failed_backend_update_is_an_update_failed_warning(world: World) -> None:
+    created(world)
+    world.fake.fail_next("update_backends", CloudError("throttled"))
+    world.store.nodes.put(node("n2"))
+    with pytest.raises(CloudError):
+        world.controller.sync(KEY)
+    entries = world.take()
+    assert entries[:2] == [
+        ("update_backends", KEY),
+        ("event", WARNING, reasons.UPDATE_LOAD_BALANCER_FAILED),
+    ]
+    # The next sync tries again: nothing was recorded as applied.
+    world.controller.sync(KEY)
+    assert world.take()[0] == ("update_backends", KEY)
+
+
+def test_node_rules_queue_only_what_a_backend_change_touches(world: World) -> None:
+    created(world)
+    created(world, service("pods", allocateLoadBalancerNodePorts=False))
+    world.store.services.put(service("theirs", loadBalancerClass=OTHER_CLASS))
+    world.queued()
+    # Readiness flaps and unrelated labels do not change the backend set.
+    world.store.nodes.put(node("n1", ready=False))
+    world.store.nodes.put(node("n1", labels={"rack": "r1"}))
+    assert world.queued() == []
+    # The exclude label does, for node-port Services of ours only.
+    label = "node.kubernetes.io/exclude-from-external-load-balancers"
+    world.store.nodes.put(node("n1", labels={label: "true"}))
+    assert world.queued() == [KEY]
+
+
+def test_a_spec_change_is_ensured_and_announced(world: World) -> None:
+    first = created(world)
+    ports = [{"name": "http", "port": 8080, "nodePort": 30080}]
+    changed = replace(service(ports=ports), meta=first.meta, status_ingress=first.status_ingress)
+    world.store.services.put(replace(changed, status_conditions=first.status_conditions))
+    world.controller.sync(KEY)
+    assert world.take() == [
+        ("event", NORMAL, reasons.ENSURING_LOAD_BALANCER),
+        ("ensure", KEY),
+        ("patch_status", KEY),  # the ingress's ports and the condition's message moved
+        ("event", NORMAL, reasons.ENSURED_LOAD_BALANCER),
+    ]
+
+
+def test_resync_ensures_quietly_and_repairs_drift(world: World) -> None:
+    created(world)
+    world.controller.resync()
+    assert world.queued() == [KEY]
+    world.controller.sync(KEY)
+    assert world.take() == [("ensure", KEY)]  # unchanged: no Event, no write
+    # Someone deleted the load balancer in the cloud: the resync rebuilds it.
+    lost = world.fake.find(KEY)
+    assert lost is not None
+    world.fake.delete(lost.desired.ref)
+    world.controller.resync()
+    world.controller.sync(KEY)
+    assert world.take() == [
+        ("ensure", KEY),
+        ("patch_status", KEY),
+        ("event", NORMAL, reasons.ENSURED_LOAD_BALANCER),
+    ]
+    # Only one sync per resync call is forced.
+    world.controller.sync(KEY)
+    assert world.take() == []
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+def test_an_invalid_service_is_a_warning_and_a_condition_retried_slowly(world: World) -> None:
+    world.store.services.put(service(ports=[{"name": "sig", "port": 9, "protocol": "SCTP"}]))
+    world.queued()
+    world.controller.process(KEY)
+    assert world.take() == [
+        ("add_finalizer", KEY, FINALIZER),
+        ("event", WARNING, reasons.SYNC_LOAD_BALANCER_FAILED),
+        ("patch_status", KEY),
+    ]
+    world.queued()  # the watch's echo of our own writes
+    assert world.fake.calls == []
+    assert "SCTP is not supported" in world.writer.messages[-1]
+    (condition,) = world.service().status_conditions
+    assert (condition["status"], condition["reason"]) == (
+        "False",
+        reasons.CONDITION_INVALID_SERVICE,
+    )
+    # Retried after the slow, fixed delay; not before.
+    world.clock.now += INVALID_RETRY - 1
+    assert world.queued() == []
+    world.clock.now += 1
+    assert world.queued() == [KEY]
+    # The same failure again: the same Event, but the condition is already shown.
+    world.controller.process(KEY)
+    assert world.take() == [("event", WARNING, reasons.SYNC_LOAD_BALANCER_FAILED)]
+
+
+def test_a_provider_invalid_service_is_handled_the_same_way(world: World) -> None:
+    world.fake.fail_next("ensure", InvalidService("annotation x: not a number"))
+    world.store.services.put(service())
+    with pytest.raises(InvalidService):
+        world.controller.sync(KEY)
+    assert world.take()[-2:] == [
+        ("event", WARNING, reasons.SYNC_LOAD_BALANCER_FAILED),
+        ("patch_status", KEY),
+    ]
+    assert world.writer.statuses[-1]["conditions"][0]["reason"] == "InvalidService"
+
+
+def test_retry_after_requeues_after_its_delay_without_a_warning(world: World) -> None:
+    world.fake.fail_next("ensure", RetryAfter(7.0, "provisioning"))
+    world.store.services.put(service())
+    world.queued()
+    world.controller.process(KEY)
+    assert world.take() == [
+        ("add_finalizer", KEY, FINALIZER),
+        ("event", NORMAL, reasons.ENSURING_LOAD_BALANCER),
+        ("ensure", KEY),
+    ]
+    world.queued()  # the watch's echo of our own writes
+    world.clock.now += 6.9
+    assert world.queued() == []
+    world.clock.now += 0.1
+    assert world.queued() == [KEY]
+    world.controller.process(KEY)
+    assert world.take() == [
+        ("event", NORMAL, reasons.ENSURING_LOAD_BALANCER),
+        ("ensure", KEY),
+        ("patch_status", KEY),
+        ("event", NORMAL, reasons.ENSURED_LOAD_BALANCER),
+    ]
+
+
+def test_other_errors_back_off_with_a_warning_and_a_condition(world: World) -> None:
+    world.fake.fail_next("ensure", CloudError("throttled"))
+    world.store.services.put(service())
+    world.queued()
+    world.controller.process(KEY)
+    assert world.take()[-3:] == [
+        ("ensure", KEY),
+        ("event", WARNING, reasons.SYNC_LOAD_BALANCER_FAILED),
+        ("patch_status", KEY),
+    ]
+    assert world.writer.statuses[-1]["conditions"][0]["reason"] == reasons.CONDITION_SYNC_FAILED
+    world.queued()  # the watch's echo of our own writes
+    world.clock.now += 4.9  # the first backoff step is 5 s
+    assert world.queued() == []
+    world.clock.now += 0.1
+    assert world.queued() == [KEY]
+
+
+# --- cleanup --------------------------------------------------------------------------
+
+
+def test_deletion_deletes_in_the_cloud_then_removes_the_finalizer(world: World) -> None:
+    first = created(world)
+    world.store.services.put(replace(first, meta=replace(first.meta, deleting=True)))
+    assert world.queued() == [KEY]
+    world.controller.sync(KEY)
+    assert world.take() == [
+        ("event", NORMAL, reasons.DELETING_LOAD_BALANCER),
+        ("delete", KEY),
+        ("remove_finalizer", KEY, FINALIZER),  # no status patch on a Service being deleted
+        ("event", NORMAL, reasons.DELETED_LOAD_BALANCER),
+    ]
+    assert world.fake.find(KEY) is None
+    assert world.store.services.get(KEY) is None
+
+
+def test_a_failed_cloud_delete_keeps_the_finalizer(world: World) -> None:
+    first = created(world)
+    world.fake.fail_next("delete", CloudError("cloud unreachable"))
+    world.store.services.put(replace(first, meta=replace(first.meta, deleting=True)))
+    with pytest.raises(CloudError):
+        world.controller.sync(KEY)
+    assert world.take() == [
+        ("event", NORMAL, reasons.DELETING_LOAD_BALANCER),
+        ("delete", KEY),
+        ("event", WARNING, reasons.SYNC_LOAD_BALANCER_FAILED),
+    ]
+    assert FINALIZER in world.service().meta.finalizers
+    world.controller.sync(KEY)
+    assert ("remove_finalizer", KEY, FINALIZER) in world.take()
+    assert world.store.services.get(KEY) is None
+
+
+def test_a_type_change_cleans_the_cloud_and_the_status(world: World) -> None:
+    first = created(world)
+    cluster_ip = service(type="ClusterIP", loadBalancerClass=None)
+    world.store.services.put(
+        replace(
+            cluster_ip,
+            meta=first.meta,
+            status_ingress=first.status_ingress,
+            status_conditions=first.status_conditions,
+        )
+    )
+    world.controller.sync(KEY)
+    assert world.take() == [
+        ("event", NORMAL, reasons.DELETING_LOAD_BALANCER),
+        ("delete", KEY),
+        ("patch_status", KEY),
+        ("remove_finalizer", KEY, FINALIZER),
+        ("event", NORMAL, reasons.DELETED_LOAD_BALANCER),
+    ]
+    assert world.writer.statuses[-1] == {
+        "loadBalancer": {"ingress": None},
+        "conditions": [{"type": reasons.CONDITION_TYPE, "$patch": "delete"}],
+    }
+    shown = world.service()
+    assert shown.status_ingress == () and shown.status_conditions == ()
+    assert FINALIZER not in shown.meta.finalizers
+    assert world.fake.find(KEY) is None
+    world.controller.sync(KEY)  # nothing of ours left on it
+    assert world.take() == []
+
+
+def test_a_finalizer_removed_by_hand_still_cleans_the_cloud(world: World) -> None:
+    created(world)
+    world.store.services.remove(KEY)  # deleted without our finalizer
+    assert world.queued() == [KEY]
+    world.controller.sync(KEY)
+    assert world.take() == [("delete", KEY)]
+    assert world.fake.find(KEY) is None
+
+
+# --- not ours -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        service(loadBalancerClass=OTHER_CLASS),
+        service(loadBalancerClass=None),
+        service(type="NodePort", loadBalancerClass=None),
+    ],
+    ids=["another class", "no class and no default", "not a LoadBalancer"],
+)
+def test_a_service_not_served_is_never_touched(world: World, snapshot: ServiceSnapshot) -> None:
+    world.store.services.put(snapshot)
+    assert world.queued() == []  # not even queued
+    world.controller.sync(KEY)
+    assert world.take() == []
+    assert world.fake.calls == []
+
+
+def test_a_default_class_serves_services_without_a_class() -> None:
+    world = World(default_class=CLASS)
+    world.store.services.put(service(loadBalancerClass=None))
+    assert world.queued() == [KEY]
+    world.controller.sync(KEY)
+    assert ("ensure", KEY) in world.take()
+
+
+def test_stop_closes_the_writer(world: World) -> None:
+    world.controller.stop(timeout=1)
+    assert world.take() == [("close",)]
