@@ -18,9 +18,9 @@ parsing), ``exceptions.py`` (one class per error code) and ``auth.py``
 that ties them to the server.  Stdlib only.
 """
 
-from lbprovider.mockkit.client import CallCounts, MockAdmin
+from lbprovider.mockkit.client import MockAdmin
 from lbprovider.mockkit.clock import MockClock
-from lbprovider.mockkit.counters import CallCounters, is_read
+from lbprovider.mockkit.counters import CallCounters, CallCounts, is_read
 from lbprovider.mockkit.errors import MockApiError
 from lbprovider.mockkit.faults import FaultPlan, FaultRule
 from lbprovider.mockkit.server import CloudFrontend, MockServer

@@ -11,35 +11,9 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallCounts:
-    """Calls a mock cloud answered since its last reset."""
-
-    reads: int
-    writes: int
-    rejected: int = 0
-    actions: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return self.reads + self.writes
-
-    def __sub__(self, other: CallCounts) -> CallCounts:
-        actions = {
-            action: count - other.actions.get(action, 0)
-            for action, count in self.actions.items()
-            if count != other.actions.get(action, 0)
-        }
-        return CallCounts(
-            reads=self.reads - other.reads,
-            writes=self.writes - other.writes,
-            rejected=self.rejected - other.rejected,
-            actions=actions,
-        )
+from lbprovider.mockkit.counters import CallCounts
 
 
 class MockAdmin:
@@ -71,13 +45,7 @@ class MockAdmin:
         return self.request("GET", "state")
 
     def counters(self) -> CallCounts:
-        raw = self.request("GET", "counters")
-        return CallCounts(
-            reads=int(raw["reads"]),
-            writes=int(raw["writes"]),
-            rejected=int(raw.get("rejected", 0)),
-            actions={str(k): int(v) for k, v in raw.get("actions", {}).items()},
-        )
+        return CallCounts.from_json(self.request("GET", "counters"))
 
     def reset(self) -> None:
         """Counters to zero, faults and latency cleared, clock freed (state is kept)."""

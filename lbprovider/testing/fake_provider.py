@@ -3,8 +3,13 @@
 Registered as ``fake``: the sandbox and ``make demo`` show the whole loop with
 it before any cloud is involved, and the controller's tests use it to count
 calls and inject errors and latency.  It honours the contract like a real
-provider: idempotent, finds its load balancers by owner, and reports what it
-cannot honour as warnings.
+provider: idempotent, finds its load balancers by owner, makes a "write" only
+when something changes, and reports what it cannot honour as warnings.
+
+Its load balancers live in a :class:`FakeCloud`, which counts calls and
+injects faults with the mock-cloud kit's pieces and is called through the
+provider kit's call wrapper, like a real cloud: several provider instances
+(a restarted process) can share one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lbprovider.cloud import (
+    BackendMode,
+    CloudApiError,
     DesiredLoadBalancer,
     Ingress,
     LoadBalancerStatus,
@@ -25,8 +32,13 @@ from lbprovider.cloud import (
     ServiceRef,
 )
 from lbprovider.cloud.tags import owner_filter
+from lbprovider.mockkit import CallCounters, FaultPlan
+from lbprovider.providerkit import CallPolicy, CloudCaller, ErrorCodes
 
 DEFAULT_POOL = "192.0.2.0/24"
+PROVIDER_ID_PREFIX = "fake://"
+"""The nodes the fake cloud can target (``spec.providerID: fake://<name>``)."""
+THROTTLING = "Throttling"
 _SETTINGS = {"address_pool", "hostname_suffix", "latency_seconds", "supports_requested_ip"}
 
 
@@ -74,6 +86,42 @@ class FakeLoadBalancer:
     desired: DesiredLoadBalancer
 
 
+Owner = tuple[tuple[str, str], ...]
+
+
+class FakeCloudError(Exception):
+    """What the fake cloud answers an injected fault with (translated to CloudApiError)."""
+
+    def __init__(self, code: str, status: int) -> None:
+        super().__init__(code)
+        self.code = code
+        self.status = status
+
+
+class FakeCloud:
+    """The fake provider's "cloud": load balancers by owner, call counters and faults."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.load_balancers: dict[Owner, FakeLoadBalancer] = {}
+        self.counters = CallCounters()
+        self.faults = FaultPlan()
+        self.sequence = 0
+
+    def request(self, action: str) -> None:
+        """Count one API call and answer any injected fault for it."""
+        self.counters.record(action)
+        rule = self.faults.take(action)
+        if rule is not None:
+            raise FakeCloudError(rule.code, rule.status)
+
+
+def _translate(action: str, error: BaseException) -> CloudApiError | None:
+    if isinstance(error, FakeCloudError):
+        return CloudApiError(provider="fake", action=action, code=error.code, status=error.status)
+    return None
+
+
 @dataclass(slots=True)
 class Call:
     """One recorded provider call."""
@@ -88,15 +136,32 @@ class FakeProvider:
 
     name = "fake"
 
-    def __init__(self, settings: FakeSettings, *, cluster_name: str) -> None:
+    def __init__(
+        self,
+        settings: FakeSettings,
+        *,
+        cluster_name: str,
+        cloud: FakeCloud | None = None,
+        policy: CallPolicy | None = None,
+    ) -> None:
         self.settings = settings
         self.cluster_name = cluster_name
+        self.cloud = cloud if cloud is not None else FakeCloud()
         self.calls: list[Call] = []
-        self.load_balancers: dict[tuple[tuple[str, str], ...], FakeLoadBalancer] = {}
         self._failures: dict[tuple[str, str | None], list[Exception]] = {}
         self._pool = ipaddress.ip_network(settings.address_pool).hosts()
         self._lock = threading.Lock()
-        self._sequence = 0
+        self._caller = CloudCaller(
+            provider="fake",
+            translate=_translate,
+            codes=ErrorCodes(throttling=frozenset({THROTTLING})),
+            policy=policy or CallPolicy(wait_initial=0.01, wait_max=0.05, throttled_retry_after=1),
+        )
+
+    @property
+    def load_balancers(self) -> dict[Owner, FakeLoadBalancer]:
+        """The cloud's load balancers by owner (shared with other instances on one cloud)."""
+        return self.cloud.load_balancers
 
     # --- test controls ---------------------------------------------------------------
 
@@ -120,7 +185,7 @@ class FakeProvider:
 
     def find(self, service_key: str) -> FakeLoadBalancer | None:
         """The load balancer of the Service ``namespace/name``, if any."""
-        with self._lock:
+        with self.cloud.lock:
             return next(
                 (lb for lb in self.load_balancers.values() if lb.desired.ref.key == service_key),
                 None,
@@ -139,8 +204,21 @@ class FakeProvider:
             raise error
 
     @staticmethod
-    def _owner(ref: ServiceRef) -> tuple[tuple[str, str], ...]:
+    def _owner(ref: ServiceRef) -> Owner:
         return tuple(sorted(owner_filter(ref).items()))
+
+    def _read(self, owner: Owner) -> FakeLoadBalancer | None:
+        self._caller.call("DescribeLoadBalancers", self.cloud.request, "DescribeLoadBalancers")
+        with self.cloud.lock:
+            return self.cloud.load_balancers.get(owner)
+
+    def _write(self, action: str, owner: Owner, lb: FakeLoadBalancer | None) -> None:
+        self._caller.call(action, self.cloud.request, action)
+        with self.cloud.lock:
+            if lb is None:
+                self.cloud.load_balancers.pop(owner, None)
+            else:
+                self.cloud.load_balancers[owner] = lb
 
     def _status(self, lb: FakeLoadBalancer) -> LoadBalancerStatus:
         desired = lb.desired
@@ -159,46 +237,66 @@ class FakeProvider:
     def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
         """The load balancer owned by ``ref``, or None."""
         self._enter("get", ref)
-        with self._lock:
-            lb = self.load_balancers.get(self._owner(ref))
+        lb = self._read(self._owner(ref))
         return None if lb is None else self._status(lb)
 
     def ensure(self, desired: DesiredLoadBalancer) -> LoadBalancerStatus:
         """Create or update the in-memory load balancer."""
         self._enter("ensure", desired.ref)
         owner = self._owner(desired.ref)
-        with self._lock:
-            existing = self.load_balancers.get(owner)
-            if existing is None:
-                self._sequence += 1
-                lb_id = f"fake-lb-{self._sequence}"
-                address = (
-                    desired.requested_ip
-                    if (desired.requested_ip and self.settings.supports_requested_ip)
-                    else str(next(self._pool))
-                )
-            else:
-                lb_id, address = existing.lb_id, existing.address
+        existing = self._read(owner)
+        if existing is None:
+            with self.cloud.lock:
+                self.cloud.sequence += 1
+                lb_id = f"fake-lb-{self.cloud.sequence}"
+            address = (
+                desired.requested_ip
+                if (desired.requested_ip and self.settings.supports_requested_ip)
+                else str(next(self._pool))
+            )
             lb = FakeLoadBalancer(lb_id=lb_id, address=address, desired=desired)
-            self.load_balancers[owner] = lb
+            self._write("CreateLoadBalancer", owner, lb)
+        elif existing.desired != desired:
+            lb = FakeLoadBalancer(lb_id=existing.lb_id, address=existing.address, desired=desired)
+            self._write("ModifyLoadBalancer", owner, lb)
+        else:
+            lb = existing
         return self._status(lb)
 
     def update_backends(self, desired: DesiredLoadBalancer) -> None:
         """Replace the backends of the existing load balancer."""
         self._enter("update_backends", desired.ref)
         owner = self._owner(desired.ref)
-        with self._lock:
-            existing = self.load_balancers.get(owner)
-            if existing is not None:
-                self.load_balancers[owner] = FakeLoadBalancer(
-                    lb_id=existing.lb_id, address=existing.address, desired=desired
-                )
+        existing = self._read(owner)
+        if existing is not None and backends(existing.desired) != backends(desired):
+            self._write(
+                "SetBackends",
+                owner,
+                FakeLoadBalancer(lb_id=existing.lb_id, address=existing.address, desired=desired),
+            )
 
     def delete(self, ref: ServiceRef) -> None:
         """Forget the load balancer; success when it is already gone."""
         self._enter("delete", ref)
-        with self._lock:
-            self.load_balancers.pop(self._owner(ref), None)
+        owner = self._owner(ref)
+        if self._read(owner) is not None:
+            self._write("DeleteLoadBalancer", owner, None)
+
+
+def backends(desired: DesiredLoadBalancer) -> frozenset[tuple[str, int]]:
+    """``(node name or Pod IP, port)`` the fake cloud sends traffic to (its own nodes only)."""
+    if desired.backend_mode is BackendMode.POD_IP:
+        return frozenset(
+            (endpoint.ip, endpoint.port)
+            for listener in desired.listeners
+            for endpoint in listener.endpoints
+        )
+    return frozenset(
+        (node.name, listener.node_port)
+        for listener in desired.listeners
+        if listener.node_port is not None
+        for node in desired.nodes_of(PROVIDER_ID_PREFIX)
+    )
 
 
 def create(settings: Mapping[str, Any], *, cluster_name: str) -> FakeProvider:
