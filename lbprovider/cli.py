@@ -51,6 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
 
     # Imported here so `--check` and `--help` work without a cluster client.
+    from lbprovider.controller.ownership import settings_fingerprint  # noqa: PLC0415
     from lbprovider.controller.service_controller import ServiceController  # noqa: PLC0415
     from lbprovider.kube.api import KubeApi, load_api_client  # noqa: PLC0415
     from lbprovider.kube.leader import LeaderElector, run_when_leader  # noqa: PLC0415
@@ -69,6 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         default_class=config.default_class,
         workers=config.workers,
         resync_seconds=config.resync_seconds,
+        settings_fingerprints={
+            entry.name: settings_fingerprint(entry.provider, entry.settings)
+            for entry in config.classes
+        },
     )
     leading = threading.Event()
     lost_lease = threading.Event()

@@ -25,6 +25,7 @@ from lbprovider.cloud import (
     ServiceRef,
     SessionAffinity,
 )
+from lbprovider.controller.ownership import OWNERSHIP_ANNOTATION
 from lbprovider.kube.snapshots import EndpointSliceSnapshot, ServicePort, ServiceSnapshot
 
 SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges"
@@ -32,13 +33,21 @@ DEFAULT_AFFINITY_TIMEOUT = 10800
 
 
 def service_ref(service: ServiceSnapshot, cluster: str) -> ServiceRef:
-    """The provider-facing identity of ``service``."""
+    """The provider-facing identity of ``service``.
+
+    The controller's own ownership record is left out of the annotations: it is
+    no input of the load balancer, and writing it must not look like a change.
+    """
     return ServiceRef(
         cluster=cluster,
         namespace=service.meta.namespace,
         name=service.meta.name,
         uid=service.meta.uid,
-        annotations=service.meta.annotations,
+        annotations={
+            key: value
+            for key, value in service.meta.annotations.items()
+            if key != OWNERSHIP_ANNOTATION
+        },
     )
 
 

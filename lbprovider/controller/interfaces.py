@@ -74,14 +74,24 @@ class ServiceStore(Protocol):
 
 
 class ServiceWriter(Protocol):
-    """Every write the controller makes to a Service: finalizers, status, Events."""
+    """Every write the controller makes to a Service: finalizers, annotations, status, Events."""
 
-    def add_finalizer(self, meta: ObjectMeta, finalizer: str) -> None:
-        """Add ``finalizer``; raises when the API refuses (e.g. a stale resourceVersion)."""
+    def add_finalizer(
+        self, meta: ObjectMeta, finalizer: str, *, annotations: Mapping[str, str] | None = None
+    ) -> None:
+        """Add ``finalizer`` and set ``annotations`` in the same request; raises when the API
+        refuses (e.g. a stale resourceVersion)."""
         ...
 
-    def remove_finalizer(self, meta: ObjectMeta, finalizer: str) -> None:
-        """Remove ``finalizer``; raises when the API refuses."""
+    def remove_finalizer(
+        self, meta: ObjectMeta, finalizer: str, *, annotations: tuple[str, ...] = ()
+    ) -> None:
+        """Remove ``finalizer`` and the ``annotations`` named, in one request; raises when
+        the API refuses."""
+        ...
+
+    def annotate(self, meta: ObjectMeta, annotations: Mapping[str, str | None]) -> None:
+        """Set (None: remove) ``annotations``, leaving the others alone; raises when refused."""
         ...
 
     def patch_status(self, meta: ObjectMeta, status: Mapping[str, Any]) -> None:

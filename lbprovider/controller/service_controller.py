@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -38,6 +39,11 @@ from lbprovider.controller import metrics, reasons, status
 from lbprovider.controller.decision import Action, Applied, decide
 from lbprovider.controller.desired import build_desired, service_ref
 from lbprovider.controller.interfaces import ServiceStore, ServiceWriter
+from lbprovider.controller.ownership import (
+    OWNERSHIP_ANNOTATION,
+    Ownership,
+    applied_digest,
+)
 from lbprovider.controller.selection import (
     FINALIZER,
     class_of,
@@ -58,6 +64,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 INVALID_RETRY_SECONDS = 300.0
+MOVE_WAIT_SECONDS = 30.0
 
 
 class ServiceController:
@@ -75,6 +82,7 @@ class ServiceController:
         resync_seconds: float = 36000.0,
         invalid_retry_seconds: float = INVALID_RETRY_SECONDS,
         queue: WorkQueue | None = None,
+        settings_fingerprints: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -85,12 +93,18 @@ class ServiceController:
         self._workers = workers
         self._resync_seconds = resync_seconds
         self._invalid_retry_seconds = invalid_retry_seconds
+        # Per class: a digest of its provider settings, part of the applied digest, so a
+        # settings change re-ensures that class's Services after a restart.
+        self._fingerprints = dict(settings_fingerprints or {})
         store.services.add_handler(self._on_service)
         store.nodes.add_handler(self._on_node)
         store.slices.add_handler(self._on_slice)
         self._node_targets: tuple[NodeTarget, ...] = ()
         self._slices_by_service: dict[str, dict[str, EndpointSliceSnapshot]] = {}
         self._tombstones: dict[str, ServiceSnapshot] = {}
+        # UIDs our own cleanup released: their deletion may reach us without the last
+        # MODIFIED event, carrying the record we had just removed.
+        self._released: set[str] = set()
         self._applied: dict[str, Applied] = {}
         self._resync_due: set[str] = set()
         self._warned: dict[str, frozenset[str]] = {}
@@ -111,6 +125,7 @@ class ServiceController:
         invalid_retry_seconds: float = INVALID_RETRY_SECONDS,
         queue: WorkQueue | None = None,
         recorder: EventRecorder | None = None,
+        settings_fingerprints: Mapping[str, str] | None = None,
     ) -> ServiceController:
         """The real thing: informers over ``api`` to read, ``api`` and Events to write."""
         return cls(
@@ -123,6 +138,7 @@ class ServiceController:
             resync_seconds=resync_seconds,
             invalid_retry_seconds=invalid_retry_seconds,
             queue=queue,
+            settings_fingerprints=settings_fingerprints,
         )
 
     # --- lifecycle -----------------------------------------------------------------
@@ -176,9 +192,17 @@ class ServiceController:
 
     def _on_service(self, old: ServiceSnapshot | None, new: ServiceSnapshot | None) -> None:
         if new is None:
-            # Gone. Normally after our cleanup; if someone removed our finalizer by
-            # hand while we had a load balancer, the tombstone lets sync clean the cloud.
-            if old is not None and old.key in self._applied:
+            # Gone. Normally after our cleanup (which drops the ownership record); if
+            # someone removed our finalizer by hand while the record (or what we applied)
+            # says a load balancer exists, the tombstone lets sync clean the cloud.
+            if old is None:
+                return
+            if old.meta.uid in self._released:
+                self._released.discard(old.meta.uid)
+            elif (
+                old.key in self._applied
+                or Ownership.from_annotations(old.meta.annotations) is not None
+            ):
                 self._tombstones[old.key] = old
                 self.queue.add(old.key)
             return
@@ -273,8 +297,10 @@ class ServiceController:
             # Deleted without our cleanup (finalizer removed by hand): clean the cloud
             # anyway, even if a new Service of the same name already exists.
             applied = self._applied.get(key)
-            if applied is not None and applied.desired.ref.uid == tombstone.meta.uid:
+            ours = applied is not None and applied.desired.ref.uid == tombstone.meta.uid
+            if ours or Ownership.from_annotations(tombstone.meta.annotations) is not None:
                 self._delete_in_clouds(tombstone)  # raises: both stay for the retry
+            if ours:
                 del self._applied[key]
             del self._tombstones[key]
         service = self.store.services.get(key)
@@ -282,7 +308,10 @@ class ServiceController:
             self._warned.pop(key, None)
             return
         load_balancer_class = self._served_class(service)
+        recorded = Ownership.from_annotations(service.meta.annotations)
         if load_balancer_class is None:
+            if recorded is not None and recorded.load_balancer_class not in self.providers:
+                return  # held by a class another controller serves: its cleanup, not ours
             decision = decide(
                 desired=None, has_finalizer=has_finalizer(service), applied=self._applied.get(key)
             )
@@ -292,7 +321,11 @@ class ServiceController:
                 self._applied.pop(key, None)
             return
         try:
-            self._serve(service, load_balancer_class)
+            if recorded is not None and recorded.load_balancer_class != load_balancer_class:
+                # Its load balancer lives in another class's cloud (a class change, perhaps
+                # through a type change while we were down): clean that first.
+                self._move(service, recorded)
+            self._serve(service, load_balancer_class, recorded)
         except RetryAfter:
             raise
         except InvalidService as exc:
@@ -328,11 +361,22 @@ class ServiceController:
         metrics.PROVIDER_CALLS.labels(load_balancer_class, method, "ok").inc()
         return result
 
-    def _serve(self, service: ServiceSnapshot, load_balancer_class: str) -> None:
-        """A served Service: finalizer first, then whatever ``decide`` asks."""
+    def _serve(
+        self, service: ServiceSnapshot, load_balancer_class: str, recorded: Ownership | None
+    ) -> None:
+        """A served Service: finalizer and ownership record first, then what ``decide`` asks."""
         key = service.key
-        if not has_finalizer(service):
-            self.writer.add_finalizer(service.meta, FINALIZER)
+        if (
+            not has_finalizer(service)
+            or recorded is None
+            or recorded.load_balancer_class != load_balancer_class
+        ):
+            recorded = Ownership(load_balancer_class=load_balancer_class)
+            self.writer.add_finalizer(
+                service.meta,
+                FINALIZER,
+                annotations={OWNERSHIP_ANNOTATION: recorded.to_annotation()},
+            )
         desired = build_desired(
             service,
             cluster=self.cluster_name,
@@ -346,7 +390,13 @@ class ServiceController:
                 reasons.UNAVAILABLE_LOAD_BALANCER,
                 "There are no available nodes for LoadBalancer",
             )
+        digest = applied_digest(desired, self._fingerprints.get(load_balancer_class, ""))
         applied = self._applied.get(key)
+        if applied is None and recorded.digest == digest and service.status_ingress:
+            # A restart: the record says the cloud was made to match this very model
+            # (and settings). No cloud call; the periodic resync repairs drift.
+            applied = Applied(desired, tuple(service.status_ingress))
+            self._applied[key] = applied
         resync = key in self._resync_due
         self._resync_due.discard(key)
         decision = decide(
@@ -358,13 +408,15 @@ class ServiceController:
         )
         provider = self.providers[load_balancer_class]
         if decision.action is Action.ENSURE:
-            self._ensure(
+            lb_id = self._ensure(
                 service, load_balancer_class, provider, desired, announce=decision.announce
             )
+            self._record(service, recorded, replace(recorded, lb_id=lb_id, digest=digest))
             return
         assert applied is not None  # decide() skips ensure only when something was applied
         if decision.action is Action.UPDATE_BACKENDS:
             self._update_backends(service, load_balancer_class, provider, desired, applied)
+            self._record(service, recorded, replace(recorded, digest=digest))
         elif decision.patch_ingress:
             self.writer.patch_status(
                 service.meta, {"loadBalancer": {"ingress": list(applied.ingress)}}
@@ -378,7 +430,8 @@ class ServiceController:
         desired: DesiredLoadBalancer,
         *,
         announce: bool,
-    ) -> None:
+    ) -> str:
+        """Ensure, then patch the status; the cloud's load balancer id."""
         # A resync of an unchanged Service is silent unless the cloud had drifted.
         if announce:
             self._event(service, NORMAL, reasons.ENSURING_LOAD_BALANCER, "Ensuring load balancer")
@@ -401,6 +454,47 @@ class ServiceController:
         self._applied[service.key] = Applied(desired, tuple(ingress))
         if announce or patch:
             self._event(service, NORMAL, reasons.ENSURED_LOAD_BALANCER, "Ensured load balancer")
+        return result.lb_id
+
+    def _record(self, service: ServiceSnapshot, recorded: Ownership, now: Ownership) -> None:
+        """Write what was applied into the ownership record, when it changed."""
+        if now != recorded:
+            self.writer.annotate(service.meta, {OWNERSHIP_ANNOTATION: now.to_annotation()})
+
+    def _move(self, service: ServiceSnapshot, recorded: Ownership) -> None:
+        """Delete the load balancer the record places in another class, before anything
+        is built in the new one."""
+        provider = self.providers.get(recorded.load_balancer_class)
+        if provider is None:
+            # Another controller serves that class: it cleans up (the Service is no longer
+            # its class) and drops the record; building here first would leave two.
+            self._event(
+                service,
+                NORMAL,
+                reasons.DELETING_LOAD_BALANCER,
+                f"Waiting for the controller of class {recorded.load_balancer_class} to delete "
+                "its load balancer first",
+            )
+            raise RetryAfter(
+                MOVE_WAIT_SECONDS,
+                f"waiting for the controller of class {recorded.load_balancer_class} to "
+                f"delete its load balancer (annotation {OWNERSHIP_ANNOTATION})",
+            )
+        self._event(
+            service,
+            NORMAL,
+            reasons.DELETING_LOAD_BALANCER,
+            f"Deleting the load balancer of class {recorded.load_balancer_class}",
+        )
+        ref = service_ref(service, self.cluster_name)
+        self._call(recorded.load_balancer_class, "delete", partial(provider.delete, ref))
+        self._applied.pop(service.key, None)
+        self._event(
+            service,
+            NORMAL,
+            reasons.DELETED_LOAD_BALANCER,
+            f"Deleted the load balancer of class {recorded.load_balancer_class}",
+        )
 
     def _update_backends(
         self,
@@ -436,12 +530,16 @@ class ServiceController:
             self._event(service, WARNING, reasons.UNSUPPORTED_CONFIGURATION, warning)
 
     def _providers_for(self, service: ServiceSnapshot) -> list[tuple[str, Provider]]:
-        """Who may own the cloud side of ``service``.
+        """Who holds the cloud side of ``service``: the class its ownership record names.
 
-        The class is immutable while the type stays LoadBalancer; once the type
-        changes the class is cleared, so every configured class is asked (each
-        finds only what its ownership tags say it created).
+        Services from before the record existed: the class in the spec; once the
+        type changes the class is cleared, so then every configured class is asked
+        (each finds only what its ownership tags say it created).
         """
+        recorded = Ownership.from_annotations(service.meta.annotations)
+        if recorded is not None:
+            provider = self.providers.get(recorded.load_balancer_class)
+            return [] if provider is None else [(recorded.load_balancer_class, provider)]
         name = service.load_balancer_class
         if name in self.providers:
             return [(name, self.providers[name])]
@@ -473,7 +571,16 @@ class ServiceController:
                     "conditions": [{"type": reasons.CONDITION_TYPE, "$patch": "delete"}],
                 },
             )
-        self.writer.remove_finalizer(service.meta, FINALIZER)
+        if service.meta.deleting:
+            # Before the patch: its DELETED event may beat this thread back.
+            self._released.add(service.meta.uid)
+        try:
+            self.writer.remove_finalizer(
+                service.meta, FINALIZER, annotations=(OWNERSHIP_ANNOTATION,)
+            )
+        except Exception:
+            self._released.discard(service.meta.uid)
+            raise
         self._applied.pop(service.key, None)
         self._warned.pop(service.key, None)
         self._event(service, NORMAL, reasons.DELETED_LOAD_BALANCER, "Deleted load balancer")

@@ -35,13 +35,45 @@ def add_finalizer(api: KubeApi, meta: ObjectMeta, finalizer: str) -> JSON:
     )
 
 
-def remove_finalizer(api: KubeApi, meta: ObjectMeta, finalizer: str) -> JSON:
-    """Remove ``finalizer``; the ``test`` op fails on a stale index instead of removing another."""
+def claim(api: KubeApi, meta: ObjectMeta, finalizer: str, annotations: Mapping[str, str]) -> JSON:
+    """Add ``finalizer`` and set ``annotations`` in one request (a strategic merge patch:
+    ``metadata.finalizers`` merges as a set, so another controller's finalizer stays)."""
+    return api.request(
+        "PATCH",
+        _service_path(meta),
+        body={"metadata": {"finalizers": [finalizer], "annotations": dict(annotations)}},
+        content_type="application/strategic-merge-patch+json",
+    )
+
+
+def annotate(api: KubeApi, meta: ObjectMeta, annotations: Mapping[str, str | None]) -> JSON:
+    """Set (or, with None, remove) ``annotations``, leaving every other one alone."""
+    return api.request(
+        "PATCH",
+        _service_path(meta),
+        body={"metadata": {"annotations": dict(annotations)}},
+        content_type="application/merge-patch+json",
+    )
+
+
+def _pointer(key: str) -> str:
+    """A JSON-pointer segment (RFC 6901): ``~`` and ``/`` escaped."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def remove_finalizer(
+    api: KubeApi, meta: ObjectMeta, finalizer: str, *, annotations: tuple[str, ...] = ()
+) -> JSON:
+    """Remove ``finalizer`` (and ``annotations``, where present) in one request; the
+    ``test`` op fails on a stale index instead of removing another controller's."""
     index = meta.finalizers.index(finalizer)
-    ops = [
+    ops: list[dict[str, Any]] = [
         {"op": "test", "path": f"/metadata/finalizers/{index}", "value": finalizer},
         {"op": "remove", "path": f"/metadata/finalizers/{index}"},
     ]
+    for key in annotations:
+        if key in meta.annotations:
+            ops.append({"op": "remove", "path": f"/metadata/annotations/{_pointer(key)}"})
     return api.request(
         "PATCH", _service_path(meta), body=ops, content_type="application/json-patch+json"
     )

@@ -151,6 +151,11 @@ class WorkQueue:
             self._shutting_down = True
             self._condition.notify_all()
 
+    def idle(self) -> bool:
+        """Nothing queued and nothing being processed (keys delayed for later aside)."""
+        with self._condition:
+            return not self._queue and not self._processing
+
     def __len__(self) -> int:
         with self._condition:
             return len(self._queue) + len(self._ready_at)

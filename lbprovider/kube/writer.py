@@ -25,13 +25,24 @@ class KubeServiceWriter:
         self._api = api
         self.recorder = recorder if recorder is not None else EventRecorder(api)
 
-    def add_finalizer(self, meta: ObjectMeta, finalizer: str) -> None:
-        """Add ``finalizer``; ApiError when the Service moved on meanwhile."""
-        patches.add_finalizer(self._api, meta, finalizer)
+    def add_finalizer(
+        self, meta: ObjectMeta, finalizer: str, *, annotations: Mapping[str, str] | None = None
+    ) -> None:
+        """Add ``finalizer`` (with ``annotations``, in the same request); ApiError when refused."""
+        if annotations:
+            patches.claim(self._api, meta, finalizer, annotations)
+        else:
+            patches.add_finalizer(self._api, meta, finalizer)
 
-    def remove_finalizer(self, meta: ObjectMeta, finalizer: str) -> None:
-        """Remove ``finalizer``; ApiError when the Service moved on meanwhile."""
-        patches.remove_finalizer(self._api, meta, finalizer)
+    def remove_finalizer(
+        self, meta: ObjectMeta, finalizer: str, *, annotations: tuple[str, ...] = ()
+    ) -> None:
+        """Remove ``finalizer`` and ``annotations`` in one request; ApiError when refused."""
+        patches.remove_finalizer(self._api, meta, finalizer, annotations=annotations)
+
+    def annotate(self, meta: ObjectMeta, annotations: Mapping[str, str | None]) -> None:
+        """Set (None: remove) ``annotations``; ApiError when refused."""
+        patches.annotate(self._api, meta, annotations)
 
     def patch_status(self, meta: ObjectMeta, status: Mapping[str, Any]) -> None:
         """Strategic-merge ``status`` into the Service's status subresource."""

@@ -135,9 +135,14 @@ def test_failures_are_logged_not_raised_and_a_vanished_event_is_created_again(
 def test_close_ends_the_thread_and_a_later_record_starts_another() -> None:
     api = RecordingApi()
     events = recorder(api)
+    api.hold = True  # the write waits, so the thread is surely there to be looked at
     events.record(META, NORMAL, "EnsuredLoadBalancer", "Ensured load balancer")
+    assert api.waiting.wait(5)
+    thread = events._thread  # this recorder's own (other tests' controllers have theirs)
+    assert thread is not None
+    api.release.set()
     assert events.close(5)
-    assert not [t for t in threading.enumerate() if t.name == "event-recorder"]
+    assert not thread.is_alive()
     events.record(META, NORMAL, "DeletedLoadBalancer", "Deleted load balancer")
     assert events.close(5)
     assert [reason for _, reason, _ in api.summary()] == [

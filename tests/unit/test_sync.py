@@ -25,6 +25,7 @@ from lbprovider.cloud import (
     ServiceRef,
 )
 from lbprovider.controller import reasons
+from lbprovider.controller.ownership import OWNERSHIP_ANNOTATION, Ownership
 from lbprovider.controller.selection import FINALIZER
 from lbprovider.controller.service_controller import ServiceController
 from lbprovider.kube.events import NORMAL, WARNING
@@ -41,6 +42,8 @@ pytestmark = pytest.mark.unit
 
 CLASS = "x.io/lb"
 OTHER_CLASS = "other.io/lb"
+SECOND_CLASS = "second.io/lb"
+"""A second class this controller serves (another cloud)."""
 KEY = "ns/web"
 INVALID_RETRY = 120.0
 
@@ -127,22 +130,42 @@ class RecordingWriter:
         assert service is not None, f"write to a Service not in the store: {meta.key}"
         return service
 
-    def add_finalizer(self, meta: ObjectMeta, finalizer: str) -> None:
+    def add_finalizer(
+        self, meta: ObjectMeta, finalizer: str, *, annotations: Mapping[str, str] | None = None
+    ) -> None:
         self.journal.append(("add_finalizer", meta.key, finalizer))
         if self.fail_finalizer is not None:
             raise self.fail_finalizer
         service = self._current(meta)
-        new_meta = replace(service.meta, finalizers=(*service.meta.finalizers, finalizer))
+        finalizers = service.meta.finalizers
+        if finalizer not in finalizers:
+            finalizers = (*finalizers, finalizer)
+        new_meta = replace(
+            service.meta,
+            finalizers=finalizers,
+            annotations={**service.meta.annotations, **(annotations or {})},
+        )
         self.store.services.put(replace(service, meta=new_meta))
 
-    def remove_finalizer(self, meta: ObjectMeta, finalizer: str) -> None:
+    def remove_finalizer(
+        self, meta: ObjectMeta, finalizer: str, *, annotations: tuple[str, ...] = ()
+    ) -> None:
         self.journal.append(("remove_finalizer", meta.key, finalizer))
         service = self._current(meta)
         left = tuple(name for name in service.meta.finalizers if name != finalizer)
+        kept = {k: v for k, v in service.meta.annotations.items() if k not in annotations}
         if service.meta.deleting and not left:
             self.store.services.remove(meta.key)  # the API server lets it go
         else:
-            self.store.services.put(replace(service, meta=replace(service.meta, finalizers=left)))
+            new_meta = replace(service.meta, finalizers=left, annotations=kept)
+            self.store.services.put(replace(service, meta=new_meta))
+
+    def annotate(self, meta: ObjectMeta, annotations: Mapping[str, str | None]) -> None:
+        self.journal.append(("annotate", meta.key))
+        service = self._current(meta)
+        merged = {**service.meta.annotations, **annotations}
+        kept = {k: v for k, v in merged.items() if v is not None}
+        self.store.services.put(replace(service, meta=replace(service.meta, annotations=kept)))
 
     def patch_status(self, meta: ObjectMeta, status: Mapping[str, Any]) -> None:
         self.journal.append(("patch_status", meta.key))
@@ -162,24 +185,25 @@ class JournalProvider:
 
     name = "journal"
 
-    def __init__(self, fake: FakeProvider, journal: list[Entry]) -> None:
+    def __init__(self, fake: FakeProvider, journal: list[Entry], *, label: str = "") -> None:
         self.fake = fake
         self.journal = journal
+        self.prefix = f"{label}:" if label else ""
 
     def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
-        self.journal.append(("get", ref.key))
+        self.journal.append((f"{self.prefix}get", ref.key))
         return self.fake.get(ref)
 
     def ensure(self, desired: DesiredLoadBalancer) -> LoadBalancerStatus:
-        self.journal.append(("ensure", desired.ref.key))
+        self.journal.append((f"{self.prefix}ensure", desired.ref.key))
         return self.fake.ensure(desired)
 
     def update_backends(self, desired: DesiredLoadBalancer) -> None:
-        self.journal.append(("update_backends", desired.ref.key))
+        self.journal.append((f"{self.prefix}update_backends", desired.ref.key))
         self.fake.update_backends(desired)
 
     def delete(self, ref: ServiceRef) -> None:
-        self.journal.append(("delete", ref.key))
+        self.journal.append((f"{self.prefix}delete", ref.key))
         self.fake.delete(ref)
 
 
@@ -199,17 +223,30 @@ class World:
         self.store = MemoryStore()
         self.writer = RecordingWriter(self.store, self.journal)
         self.fake = FakeProvider(FakeSettings(), cluster_name="c")
+        self.second = FakeProvider(FakeSettings(address_pool="198.51.100.0/24"), cluster_name="c")
         self.clock = Clock()
         self.queue = WorkQueue(clock=self.clock)
-        self.controller = ServiceController(
+        self.controller = self.restarted(default_class=default_class)
+
+    def restarted(self, *, default_class: str | None = None) -> ServiceController:
+        """A new controller process on the same store, writer and clouds (memory lost),
+        started without threads: tests call ``sync`` themselves."""
+        controller = ServiceController(
             store=self.store,
             writer=self.writer,
             cluster_name="c",
-            providers={CLASS: JournalProvider(self.fake, self.journal)},
+            providers={
+                CLASS: JournalProvider(self.fake, self.journal),
+                SECOND_CLASS: JournalProvider(self.second, self.journal, label="second"),
+            },
             default_class=default_class,
             invalid_retry_seconds=INVALID_RETRY,
             queue=self.queue,
+            workers=0,
+            resync_seconds=0,
         )
+        controller.start()
+        return controller
 
     def service(self, key: str = KEY) -> ServiceSnapshot:
         service = self.store.services.get(key)
@@ -301,6 +338,7 @@ def test_create_puts_the_finalizer_on_before_the_first_cloud_call(world: World) 
         ("ensure", KEY),
         ("patch_status", KEY),
         ("event", NORMAL, reasons.ENSURED_LOAD_BALANCER),
+        ("annotate", KEY),
     ]
     lb = world.fake.find(KEY)
     assert lb is not None and [n.name for n in lb.desired.nodes] == ["n1"]
@@ -371,6 +409,7 @@ def test_a_node_change_updates_backends_only(world: World) -> None:
     assert world.take() == [
         ("update_backends", KEY),
         ("event", NORMAL, reasons.UPDATED_LOAD_BALANCER),
+        ("annotate", KEY),  # the ownership record's digest follows the backends
     ]
     lb = world.fake.find(KEY)
     assert lb is not None and [n.name for n in lb.desired.nodes] == ["n1", "n2"]
@@ -418,6 +457,7 @@ def test_a_spec_change_is_ensured_and_announced(world: World) -> None:
         ("ensure", KEY),
         ("patch_status", KEY),  # the ingress's ports and the condition's message moved
         ("event", NORMAL, reasons.ENSURED_LOAD_BALANCER),
+        ("annotate", KEY),  # the ownership record: what was applied
     ]
 
 
@@ -437,6 +477,7 @@ def test_resync_ensures_quietly_and_repairs_drift(world: World) -> None:
         ("ensure", KEY),
         ("patch_status", KEY),
         ("event", NORMAL, reasons.ENSURED_LOAD_BALANCER),
+        ("annotate", KEY),  # a new load balancer id
     ]
     # Only one sync per resync call is forced.
     world.controller.sync(KEY)
@@ -506,6 +547,7 @@ def test_retry_after_requeues_after_its_delay_without_a_warning(world: World) ->
         ("ensure", KEY),
         ("patch_status", KEY),
         ("event", NORMAL, reasons.ENSURED_LOAD_BALANCER),
+        ("annotate", KEY),
     ]
 
 
@@ -633,3 +675,98 @@ def test_a_default_class_serves_services_without_a_class() -> None:
 def test_stop_closes_the_writer(world: World) -> None:
     world.controller.stop(timeout=1)
     assert world.take() == [("close",)]
+
+
+# --- the ownership record: what survives a restart --------------------------------------
+
+
+def test_the_ownership_record_is_written_with_the_finalizer_before_any_cloud_call(
+    world: World,
+) -> None:
+    seen: list[Ownership | None] = []
+    original = world.fake.ensure
+
+    def ensure(desired: DesiredLoadBalancer) -> LoadBalancerStatus:
+        seen.append(Ownership.from_annotations(world.service().meta.annotations))
+        return original(desired)
+
+    world.fake.ensure = ensure  # type: ignore[method-assign]  # observe, not replace
+    world.store.services.put(service())
+    world.controller.sync(KEY)
+    assert seen == [Ownership(load_balancer_class=CLASS)]
+    recorded = Ownership.from_annotations(world.service().meta.annotations)
+    lb = world.fake.find(KEY)
+    assert recorded is not None and lb is not None
+    assert (recorded.load_balancer_class, recorded.lb_id) == (CLASS, lb.lb_id)
+    assert recorded.digest
+
+
+def test_a_restart_with_a_matching_record_makes_no_cloud_call(world: World) -> None:
+    created(world)
+    world.controller = world.restarted()
+    world.controller.sync(KEY)
+    assert world.take() == []  # no provider call, no write, no Event
+    # The restarted process knows what was applied: a node change is the cheap path.
+    world.store.nodes.put(node("n2"))
+    world.controller.sync(KEY)
+    assert [entry[0] for entry in world.take()][:1] == ["update_backends"]
+
+
+def test_a_restart_after_a_change_made_while_down_ensures_it(world: World) -> None:
+    first = created(world)
+    world.controller = world.restarted()
+    ports = [{"name": "http", "port": 8080, "nodePort": 30080}]
+    changed = replace(service(ports=ports), meta=first.meta, status_ingress=first.status_ingress)
+    world.store.services.put(replace(changed, status_conditions=first.status_conditions))
+    world.controller.sync(KEY)
+    assert ("ensure", KEY) in world.take()
+
+
+def test_a_class_change_cleans_the_old_class_before_building_in_the_new(world: World) -> None:
+    first = created(world)
+    old_lb = world.fake.find(KEY)
+    assert old_lb is not None
+    # Type away and back with another class while the controller was down: the API
+    # server shows only the end state, the record still names the first class.
+    world.controller = world.restarted()
+    moved = replace(service(loadBalancerClass=SECOND_CLASS), meta=first.meta)
+    world.store.services.put(moved)
+    world.controller.sync(KEY)
+    journal = world.take()
+    calls = [entry for entry in journal if entry[0] in ("delete", "second:ensure")]
+    assert calls == [("delete", KEY), ("second:ensure", KEY)]
+    assert world.fake.find(KEY) is None
+    assert world.second.find(KEY) is not None
+    recorded = Ownership.from_annotations(world.service().meta.annotations)
+    assert recorded is not None and recorded.load_balancer_class == SECOND_CLASS
+
+
+def test_a_type_change_cleans_the_recorded_class_only_and_drops_the_record(world: World) -> None:
+    first = created(world)
+    away = replace(service(type="ClusterIP", loadBalancerClass=None), meta=first.meta)
+    world.store.services.put(away)
+    world.controller.sync(KEY)
+    calls = [entry for entry in world.take() if "delete" in entry[0]]
+    assert calls == [("delete", KEY)]  # the second class is not asked
+    shown = world.service()
+    assert FINALIZER not in shown.meta.finalizers
+    assert Ownership.from_annotations(shown.meta.annotations) is None
+
+
+def test_a_deleted_service_whose_finalizer_was_stripped_is_cleaned_from_its_record(
+    world: World,
+) -> None:
+    created(world, service(loadBalancerClass=SECOND_CLASS))
+    world.controller = world.restarted()  # nothing applied in memory: only the record knows
+    world.store.services.remove(KEY)
+    assert world.queued() == [KEY]
+    world.controller.sync(KEY)
+    assert [entry for entry in world.take() if "delete" in entry[0]] == [("second:delete", KEY)]
+    assert world.second.find(KEY) is None
+
+
+def test_the_record_is_not_part_of_what_providers_see(world: World) -> None:
+    created(world)
+    lb = world.fake.find(KEY)
+    assert lb is not None
+    assert OWNERSHIP_ANNOTATION not in lb.desired.ref.annotations
