@@ -3,7 +3,8 @@
 ======  ======================  ==============================================================
 GET     /_admin/state           the cloud's state (its frontend's ``snapshot()``)
 GET     /_admin/counters        ``{"reads", "writes", "rejected", "actions": {action: n}}``
-POST    /_admin/reset           counters to zero, faults and latency cleared, clock freed
+POST    /_admin/reset           counters to zero, faults and latency cleared, clock freed,
+                                the cloud's test-only records forgotten (its state kept)
 GET     /_admin/faults          the rules in force
 POST    /_admin/faults          add a rule: ``{"code", "status", "actions", "count",
                                 "probability", "latency", "kind": "error"|"drop"}``
@@ -76,6 +77,7 @@ def handle_admin(mock: MockServer, request: HttpRequest) -> HttpResponse:
             mock.counters.reset()
             mock.faults.clear()
             mock.clock.free()
+            mock.frontend.reset()
             return _json(200, {})
         if route == ("GET", "faults"):
             return _json(200, {"faults": [rule.to_json() for rule in mock.faults.rules()]})

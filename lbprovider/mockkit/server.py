@@ -70,6 +70,11 @@ class CloudFrontend(Protocol):
         """The cloud's state as JSON (``GET /_admin/state``)."""
         ...
 
+    def reset(self) -> None:
+        """Forget test-only records (request logs...) on ``POST /_admin/reset``; the
+        cloud's own state stays."""
+        ...
+
     def admin_routes(self) -> Mapping[tuple[str, str], AdminRoute]:
         """Cloud-only admin routes: ``(method, name)`` -> handler, e.g. ``("POST", "tasks")``."""
         ...

@@ -79,9 +79,12 @@ class SettingsSchema:
         return {item.name: self._value(item, raw.get(item.name)) for item in self.fields}
 
     def _value(self, item: Field, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
+        blank = isinstance(value, str) and not value.strip()
+        if value is None or blank:
             if item.required:
                 raise config_error(item.name, "required")
+            if blank:  # a key written down but left empty is a mistake, not "unset"
+                raise config_error(item.name, "must not be empty")
             return item.default
         if item.kind is list:
             return self._list(item, value)

@@ -1,55 +1,80 @@
-"""Class settings of the Alibaba provider: validation and credential loading.
+"""Class settings of the Alibaba provider, declared once through the provider kit's schema.
 
-Unknown keys and wrong types raise ``ProviderConfigError`` naming the key.
-Credentials come from ``credentials_file`` (YAML or JSON, e.g. a mounted
-Secret) or the ``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``
-environment variables; they are never logged nor put in an error message.
+Errors read ``settings.<key>: <problem>`` like every provider's.  Credentials
+come from ``credentials_file`` (YAML, JSON or INI, e.g. a mounted Secret; our
+spelling or the Alibaba CCM's cloud-config) or the
+``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET``
+environment variables, through the kit's loader: no value is ever in a
+``repr``, a log line or an error message.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from lbprovider.cloud import ProviderConfigError
+# Submodules, not the package: options.py imports this module and must stay clear of
+# the kit's call wrapper (an import-linter purity contract).
+from lbprovider.providerkit.credentials import Credentials, CredentialSpec, load_credentials
+from lbprovider.providerkit.settings import Field, SettingsSchema, config_error
 
 ADDRESS_TYPES = ("internet", "intranet")
+_ENDPOINT = r"(?i:https?://)?[^\s/]+/?"
+"""``host[:port]`` with an optional http(s) scheme; any other scheme is refused."""
+_ENDPOINT_EXAMPLE = "host:port, or http(s)://host:port"
 
-# key -> (type, required)
-_SCHEMA: dict[str, tuple[type, bool]] = {
-    "region": (str, True),
-    "endpoint": (str, False),
-    "ecs_endpoint": (str, False),
-    "vpc_id": (str, False),
-    "vswitch_id": (str, False),
-    "credentials_file": (str, False),
-    "spec": (str, False),
-    "address_type": (str, False),
-    "delete_protection": (bool, False),
-}
+SCHEMA = SettingsSchema(
+    [
+        Field(name="region", required=True, doc="Region id of the cluster (cn-hangzhou)."),
+        Field(
+            name="endpoint",
+            doc="host:port of the SLB API (plain host: https; loopback: http; or a scheme).",
+            pattern=_ENDPOINT,
+            example=_ENDPOINT_EXAMPLE,
+        ),
+        Field(
+            name="ecs_endpoint",
+            doc="host:port of the ECS API (ENI lookups of Pod IPs); unset: the regional one.",
+            pattern=_ENDPOINT,
+            example=_ENDPOINT_EXAMPLE,
+        ),
+        Field(name="vpc_id", doc="VPC of the cluster: intranet SLBs and the ENI lookup filter."),
+        Field(name="vswitch_id", doc="Default vSwitch for intranet load balancers."),
+        Field(name="credentials_file", doc="AccessKey file (a mounted Secret)."),
+        Field(name="spec", doc="Default LoadBalancerSpec (slb.s1.small); unset: pay-by-usage."),
+        Field(
+            name="address_type",
+            default="internet",
+            choices=ADDRESS_TYPES,
+            doc="Address type when a Service has no address-type annotation.",
+        ),
+        Field(
+            name="delete_protection",
+            kind=bool,
+            default=False,
+            doc="Turn SLB deletion protection on (lifted by our own delete).",
+        ),
+    ]
+)
 
-# Accepted spellings in a credentials file (ours, and the Alibaba CCM's cloud-config).
-_AK_KEYS = ("access_key_id", "accessKeyID", "AccessKeyId")
-_SECRET_KEYS = ("access_key_secret", "accessKeySecret", "AccessKeySecret")
+CREDENTIALS = CredentialSpec(
+    keys={
+        "access_key_id": ("access_key_id", "accessKeyID", "AccessKeyId"),
+        "access_key_secret": ("access_key_secret", "accessKeySecret", "AccessKeySecret"),
+    },
+    env={
+        "access_key_id": "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "access_key_secret": "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    },
+    required=("access_key_id", "access_key_secret"),
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Credentials:
-    """An AccessKey pair; ``repr`` hides the secret."""
-
-    access_key_id: str
-    access_key_secret: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AlibabaSettings:
-    """Validated class settings."""
+class Settings:
+    """Validated class settings (no secret: credentials are loaded apart)."""
 
     region: str
     endpoint: str | None = None
@@ -110,73 +135,18 @@ def _protocol_of(endpoint: str | None) -> str:
         return "https"
 
 
-def parse_settings(settings: Mapping[str, Any]) -> AlibabaSettings:
+def parse_settings(settings: Mapping[str, Any] | None) -> Settings:
     """Validate the ``settings:`` block of a class bound to this provider."""
-    unknown = sorted(set(settings) - set(_SCHEMA))
-    if unknown:
-        raise ProviderConfigError(
-            f"alibaba: unknown settings key(s) {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(_SCHEMA))})"
-        )
-    values: dict[str, Any] = {}
-    for key, (kind, required) in _SCHEMA.items():
-        value = settings.get(key)
-        if value is None:
-            if required:
-                raise ProviderConfigError(f"alibaba: settings key {key!r} is required")
-            continue
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ProviderConfigError(
-                f"alibaba: settings key {key!r} must be a {kind.__name__}, "
-                f"not {type(value).__name__}"
-            )
-        if isinstance(value, str) and not value.strip():
-            raise ProviderConfigError(f"alibaba: settings key {key!r} must not be empty")
-        values[key] = value.strip() if isinstance(value, str) else value
-    if values.get("address_type", "internet") not in ADDRESS_TYPES:
-        raise ProviderConfigError(
-            f"alibaba: settings key 'address_type' must be one of {', '.join(ADDRESS_TYPES)}"
-        )
-    for key in ("endpoint", "ecs_endpoint"):
-        endpoint = values.get(key)
-        if endpoint is not None and "://" in endpoint:
-            scheme = endpoint.split("://", 1)[0].lower()
-            if scheme not in ("http", "https"):
-                raise ProviderConfigError(f"alibaba: settings key {key!r} must use http or https")
-    return AlibabaSettings(**values)
+    return Settings(**SCHEMA.parse(settings))
 
 
-def load_credentials(settings: AlibabaSettings) -> Credentials:
+def credentials_of(settings: Settings) -> Credentials:
     """The AccessKey pair from ``credentials_file`` or the environment."""
-    if settings.credentials_file is not None:
-        path = Path(settings.credentials_file)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as error:
-            raise ProviderConfigError(
-                f"alibaba: settings key 'credentials_file': cannot read {path} ({error.strerror})"
-            ) from None
-        except yaml.YAMLError:
-            raise ProviderConfigError(
-                f"alibaba: settings key 'credentials_file': {path} is not YAML/JSON"
-            ) from None
-        if not isinstance(data, dict):
-            raise ProviderConfigError(
-                f"alibaba: settings key 'credentials_file': {path} must hold a mapping"
-            )
-        ak = next((str(data[k]) for k in _AK_KEYS if data.get(k)), "")
-        secret = next((str(data[k]) for k in _SECRET_KEYS if data.get(k)), "")
-        if not ak or not secret:
-            raise ProviderConfigError(
-                f"alibaba: settings key 'credentials_file': {path} must contain "
-                "access_key_id and access_key_secret"
-            )
-        return Credentials(access_key_id=ak, access_key_secret=secret)
-    ak = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
-    secret = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
-    if not ak or not secret:
-        raise ProviderConfigError(
-            "alibaba: no credentials: set settings key 'credentials_file' or the "
-            "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET variables"
+    found = load_credentials(CREDENTIALS, path=settings.credentials_file)
+    if found is None:
+        raise config_error(
+            "credentials_file",
+            "required unless ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
+            "are set",
         )
-    return Credentials(access_key_id=ak, access_key_secret=secret)
+    return found

@@ -1,15 +1,15 @@
-"""boto3 clients for elbv2 and ec2 with bounded retries and typed errors.
+"""The SDK wrapper: boto3's elbv2 and ec2 clients, every call through ``providerkit.CloudCaller``.
 
-botocore's ``standard`` retry mode handles transient failures first; tenacity
-adds a short, bounded second layer for throttling, 5xx and connection errors
-so a worker is never blocked for long.  Every failure leaves as a
-:class:`CloudError` whose message names the operation and AWS's error code,
-never the credentials.
+botocore's own retries are off (one attempt per request): the kit's one call
+wrapper retries throttling, 5xx and connection errors a bounded number of
+times, turns persistent throttling into ``RetryAfter``, answers "not found"
+as None (:meth:`AwsApi.call_or_none`), counts and times every attempt and
+logs failures.  Failures leave as :class:`AwsApiError` (the contract's
+``CloudApiError``) naming the action and AWS's code, never the credentials.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
@@ -23,23 +23,36 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from lbprovider.cloud import CloudError, RetryAfter
-from lbprovider_aws.settings import AwsSettings, Credentials
+from lbprovider.cloud import CONNECTION_ERROR, CloudApiError
+from lbprovider.providerkit import CallPolicy, CloudCaller, Credentials, ErrorCodes
+from lbprovider_aws.settings import Settings
 
-log = logging.getLogger(__name__)
+PROVIDER = "aws"
 
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "RequestThrottled",
-        "SlowDown",
-    }
+CODES = ErrorCodes(
+    throttling=frozenset(
+        {
+            "Throttling",
+            "ThrottlingException",
+            "ThrottledException",
+            "RequestLimitExceeded",
+            "TooManyRequestsException",
+            "RequestThrottled",
+            "SlowDown",
+        }
+    ),
+    transient=frozenset(
+        {"InternalFailure", "InternalError", "ServiceUnavailable", "RequestTimeout"}
+    ),
+    not_found=frozenset(
+        {
+            "LoadBalancerNotFound",
+            "TargetGroupNotFound",
+            "ListenerNotFound",
+            "InvalidGroup.NotFound",
+        }
+    ),
 )
 _CONNECTION_ERRORS = (
     EndpointConnectionError,
@@ -47,23 +60,33 @@ _CONNECTION_ERRORS = (
     ConnectTimeoutError,
     ReadTimeoutError,
 )
-ROUNDS = 2
-"""tenacity rounds around botocore's own retries: one more try after a short pause."""
+_PAGE_MARKERS = {"ec2": ("NextToken", "NextToken"), "elbv2": ("Marker", "NextMarker")}
+"""Per service: the request parameter and the reply key of the next page."""
 
 
-def error_code(exc: ClientError) -> str:
-    """AWS's error code of ``exc`` ("" when absent)."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
+class AwsApiError(CloudApiError):
+    """An AWS API call failed (``code`` is AWS's error code, or ``ConnectionError``)."""
 
 
-def _status(exc: ClientError) -> int:
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-
-
-def _retryable(exc: BaseException) -> bool:
+def translate(action: str, exc: BaseException) -> AwsApiError | None:
+    """The contract error for a botocore exception; None for anything else."""
     if isinstance(exc, ClientError):
-        return error_code(exc) in THROTTLING_CODES or _status(exc) >= 500
-    return isinstance(exc, _CONNECTION_ERRORS)
+        error = exc.response.get("Error", {})
+        meta = exc.response.get("ResponseMetadata", {})
+        return AwsApiError(
+            provider=PROVIDER,
+            action=action,
+            code=str(error.get("Code", "")) or "Unknown",
+            message=str(error.get("Message", "")),
+            status=int(meta.get("HTTPStatusCode", 0) or 0),
+            request_id=str(meta.get("RequestId", "")),
+        )
+    if isinstance(exc, _CONNECTION_ERRORS):
+        return AwsApiError(provider=PROVIDER, action=action, code=CONNECTION_ERROR)
+    if isinstance(exc, BotoCoreError):
+        # Parameter validation and the like: no answer from AWS, never retried.
+        return AwsApiError(provider=PROVIDER, action=action, code=type(exc).__name__)
+    return None
 
 
 _SESSION_LOCK = threading.Lock()
@@ -80,17 +103,24 @@ def _shared_session() -> Any:
 class AwsApi:
     """The two clients one provider instance uses, and the one way to call them."""
 
-    def __init__(self, *, settings: AwsSettings, credentials: Credentials | None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        credentials: Credentials | None,
+        policy: CallPolicy | None = None,
+    ) -> None:
         keys: dict[str, Any] = {}
         if credentials is not None:
             # Passed to the clients only: the shared session never holds them.
             keys = {
-                "aws_access_key_id": credentials.access_key_id,
-                "aws_secret_access_key": credentials.secret_access_key,
-                "aws_session_token": credentials.session_token,
+                "aws_access_key_id": credentials["access_key_id"],
+                "aws_secret_access_key": credentials["secret_access_key"],
+                "aws_session_token": credentials.get("session_token"),
             }
+        # One attempt per request: the retries are CloudCaller's, in one place.
         config = Config(
-            retries={"mode": "standard", "max_attempts": settings.retry_attempts},
+            retries={"mode": "standard", "total_max_attempts": 1},
             connect_timeout=5,
             read_timeout=30,
         )
@@ -110,53 +140,48 @@ class AwsApi:
                 config=config,
                 **keys,
             )
+        self.caller = CloudCaller(
+            provider=PROVIDER,
+            translate=translate,
+            codes=CODES,
+            policy=policy or CallPolicy(attempts=settings.retry_attempts + 1),
+        )
 
     def call(self, client: Any, operation: str, **params: Any) -> dict[str, Any]:
-        """``client.<operation>(**params)`` with bounded retries; CloudError on failure."""
-        method = getattr(client, operation)
-        retrying = Retrying(
-            stop=stop_after_attempt(ROUNDS),
-            wait=wait_exponential(multiplier=0.5, max=2),
-            retry=retry_if_exception(_retryable),
-            reraise=True,
-        )
-        try:
-            result: dict[str, Any] = retrying(method, **params)
-        except ClientError as exc:
-            code = error_code(exc)
-            message = str(exc.response.get("Error", {}).get("Message", ""))
-            # NotFound answers are ordinary outcomes of lookups; the caller decides.
-            level = logging.DEBUG if code.endswith("NotFound") else logging.WARNING
-            log.log(level, "aws call failed", extra={"operation": operation, "code": code})
-            if code in THROTTLING_CODES:
-                raise RetryAfter(10, f"aws {operation} throttled ({code})") from None
-            raise AwsError(operation=operation, code=code, message=message) from None
-        except BotoCoreError as exc:
-            log.warning(
-                "aws call failed", extra={"operation": operation, "error": type(exc).__name__}
-            )
-            raise CloudError(f"aws {operation} failed: {type(exc).__name__}") from None
+        """``client.<operation>(**params)`` through the call wrapper."""
+        action = client.meta.method_to_api_mapping.get(operation, operation)
+        result: dict[str, Any] = self.caller.call(action, getattr(client, operation), **params)
         return result
 
-    def pages(self, client: Any, operation: str, key: str, **params: Any) -> list[Any]:
-        """Every item under ``key`` across the pages of ``operation``."""
-        items: list[Any] = []
-        marker_in, marker_out = (
-            ("NextToken", "NextToken") if client is self.ec2 else ("Marker", "NextMarker")
+    def call_or_none(self, client: Any, operation: str, **params: Any) -> dict[str, Any] | None:
+        """Like :meth:`call`, but None when AWS answers that the object does not exist."""
+        action = client.meta.method_to_api_mapping.get(operation, operation)
+        result: dict[str, Any] | None = self.caller.call_or_none(
+            action, getattr(client, operation), **params
         )
+        return result
+
+    def pages(
+        self, client: Any, operation: str, key: str, *, missing_ok: bool = False, **params: Any
+    ) -> list[Any]:
+        """Every item under ``key`` across the pages of ``operation``; with ``missing_ok``,
+        an empty list when AWS answers "not found"."""
+        marker_in, marker_out = _PAGE_MARKERS[client.meta.service_model.service_name]
+        items: list[Any] = []
         while True:
-            page = self.call(client, operation, **params)
+            page = (
+                self.call_or_none(client, operation, **params)
+                if missing_ok
+                else self.call(client, operation, **params)
+            )
+            if page is None:
+                return items
             items.extend(page.get(key, []))
             marker = page.get(marker_out)
             if not marker:
                 return items
             params = {**params, marker_in: marker}
 
-
-class AwsError(CloudError):
-    """An AWS API error: ``code`` lets callers treat NotFound and the like as outcomes."""
-
-    def __init__(self, *, operation: str, code: str, message: str) -> None:
-        super().__init__(f"aws {operation} failed: {code}: {message}".rstrip(": "))
-        self.operation = operation
-        self.code = code
+    def is_not_found(self, error: BaseException) -> bool:
+        """True when ``error`` says the object does not exist."""
+        return self.caller.is_not_found(error)

@@ -1,17 +1,27 @@
-"""The local model: what the AWS side of one Service should look like (pure functions).
+"""The local model: what the AWS side of one Service should look like, and the diffs (pure).
 
-``build`` turns a :class:`DesiredLoadBalancer` into an :class:`NlbSpec` (NLB,
-listeners, target groups with their exact ``(id, port)`` targets, security
-group rules, and the backend rules the nodes' security groups need);
-``target_diff`` and ``rule_diff`` compare a spec with what was read back.
-Keeping this free of boto3 lets the diff be tested on its own.
+:func:`build` turns a :class:`DesiredLoadBalancer` and its :class:`Options`
+into an :class:`NlbSpec` (NLB, listeners, target groups with their exact
+``(id, port)`` targets, the NLB security group's rules and the backend rules
+the nodes' security groups need).  The ``*_diff`` / ``*_update`` functions
+compare a spec with what was read back and say which calls are needed; the
+``*_of`` functions read AWS's reply shapes and the ``*_permissions``
+functions write its request shapes.  No SDK, no api: testable on its own.
+
+Backend rules: once an NLB has a security group, AWS delivers its traffic
+(and health checks) to instance targets only if the instances' own security
+groups allow that group.  Like the AWS Load Balancer Controller, the provider
+adds one ingress rule per ``(protocol, port)`` on the target instances'
+groups, sourced from the NLB's group and described ``lbprovider:<cluster>/<uid>``
+(:func:`lbprovider_aws.naming.marker`) so that only its own rules are ever revoked.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from lbprovider.cloud import InvalidService
 from lbprovider.cloud.types import (
@@ -22,7 +32,8 @@ from lbprovider.cloud.types import (
     PortStatus,
     Protocol,
 )
-from lbprovider_aws import aws_annotations, tags
+from lbprovider_aws import naming
+from lbprovider_aws.options import INTERNAL, SCHEME, SUBNETS, Options
 
 PROVIDER_ID_PREFIX = "aws://"
 ANYWHERE_V4 = "0.0.0.0/0"
@@ -36,6 +47,9 @@ Rule = tuple[str, int, str]
 
 BackendRule = tuple[str, int]
 """``(ip protocol, port)``: a node security group rule allowing it from the NLB's group."""
+
+PortRange = tuple[str, int, int]
+"""``(ip protocol, from port, to port)`` of one ingress permission."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,12 +104,44 @@ class NlbSpec:
     warnings: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupRules:
+    """The ingress rules of one node security group whose source is the NLB's group."""
+
+    present: frozenset[PortRange]
+    """Every rule from the NLB's group, whoever added it."""
+    ours: frozenset[PortRange]
+    """The subset carrying our marker (the only ones ever revoked)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenerChanges:
+    """What :func:`listener_diff` decided: listeners to delete, then to create."""
+
+    delete: tuple[str, ...]
+    """Listener ARNs."""
+    create: tuple[ListenerSpec, ...]
+
+
+# -- building the spec -----------------------------------------------------------------
+
+
 def instance_id(provider_id: str) -> str | None:
     """``aws:///us-east-1a/i-0abc`` -> ``i-0abc``; None when it is not an AWS instance id."""
     if not provider_id.startswith(PROVIDER_ID_PREFIX):
         return None
     last = provider_id.rstrip("/").rsplit("/", 1)[-1]
     return last if last.startswith("i-") and len(last) > 2 else None
+
+
+def subnets_for(options: Options, default: tuple[str, ...]) -> tuple[str, ...]:
+    """The NLB's subnets: the annotation's, else the class settings'."""
+    subnets = options.subnets or default
+    if not subnets:
+        raise InvalidService(
+            f"no subnets for the NLB: set the class setting 'subnets' or the annotation {SUBNETS}"
+        )
+    return subnets
 
 
 def _targets(
@@ -137,6 +183,11 @@ def _health(desired: DesiredLoadBalancer) -> HealthSpec:
     return HealthSpec(protocol=check.protocol.upper(), port=str(check.port), path=check.path)
 
 
+def _protocols(protocol: str) -> tuple[str, ...]:
+    """IP protocols of a listener or group protocol (``TCP_UDP`` is both)."""
+    return ("tcp", "udp") if protocol == "TCP_UDP" else (protocol.lower(),)
+
+
 def _rules(listeners: Iterable[ListenerSpec], source_ranges: tuple[str, ...]) -> frozenset[Rule]:
     cidrs: list[str] = []
     for cidr in source_ranges or (ANYWHERE_V4,):
@@ -146,10 +197,7 @@ def _rules(listeners: Iterable[ListenerSpec], source_ranges: tuple[str, ...]) ->
             raise InvalidService(f"loadBalancerSourceRanges: {cidr!r} is not a CIDR") from None
     rules: set[Rule] = set()
     for listener in listeners:
-        protocols = (
-            ("tcp", "udp") if listener.protocol == "TCP_UDP" else (listener.protocol.lower(),)
-        )
-        for proto in protocols:
+        for proto in _protocols(listener.protocol):
             rules.update((proto, listener.port, cidr) for cidr in cidrs)
     return frozenset(rules)
 
@@ -160,8 +208,7 @@ def _backend_rules(groups: Iterable[TargetGroupSpec]) -> frozenset[BackendRule]:
     for group in groups:
         if group.target_type != "instance":
             continue
-        protocols = ("tcp", "udp") if group.protocol == "TCP_UDP" else (group.protocol.lower(),)
-        rules.update((proto, group.port) for proto in protocols)
+        rules.update((proto, group.port) for proto in _protocols(group.protocol))
         # Health checks are TCP/HTTP(S) even for UDP groups.
         health_port = group.port if group.health.port == "traffic-port" else int(group.health.port)
         rules.add(("tcp", health_port))
@@ -172,10 +219,10 @@ def _requested_ip(desired: DesiredLoadBalancer, scheme: str) -> tuple[str | None
     raw = desired.requested_ip
     if not raw:
         return None, []
-    if scheme != aws_annotations.INTERNAL:
+    if scheme != INTERNAL:
         return None, [
             f"loadBalancerIP {raw} ignored: an internet-facing NLB gets its addresses from AWS "
-            f"(set {aws_annotations.SCHEME}: internal to pin a private IP)"
+            f"(set {SCHEME}: internal to pin a private IP)"
         ]
     try:
         address = ipaddress.IPv4Address(raw)
@@ -184,12 +231,7 @@ def _requested_ip(desired: DesiredLoadBalancer, scheme: str) -> tuple[str | None
     return str(address), []
 
 
-def build(
-    desired: DesiredLoadBalancer,
-    *,
-    parsed: aws_annotations.AwsAnnotations,
-    subnets: tuple[str, ...],
-) -> NlbSpec:
+def build(desired: DesiredLoadBalancer, *, options: Options, subnets: tuple[str, ...]) -> NlbSpec:
     """The NLB, listeners, target groups and rules ``desired`` asks for."""
     ref = desired.ref
     by_port: dict[int, list[Listener]] = {}
@@ -203,7 +245,7 @@ def build(
     for port in sorted(by_port):
         protocol, listener = _combine(port, by_port[port], desired.backend_mode)
         targets = _targets(listener, desired.backend_mode, nodes)
-        name = tags.target_group_name(ref, port=port, protocol=protocol, target_type=target_type)
+        name = naming.target_group_name(ref, port=port, protocol=protocol, target_type=target_type)
         if listener.node_port is not None and target_type == "instance":
             default_port = listener.node_port
         else:
@@ -220,7 +262,7 @@ def build(
             )
         )
         listeners.append(ListenerSpec(port=port, protocol=protocol, target_group=name))
-    requested_ip, warnings = _requested_ip(desired, parsed.scheme)
+    requested_ip, warnings = _requested_ip(desired, options.scheme)
     affinity = desired.session_affinity
     if affinity is not None and affinity.timeout_seconds != DEFAULT_AFFINITY_TIMEOUT:
         warnings.append(
@@ -232,8 +274,8 @@ def build(
         for listener in sorted(desired.listeners, key=lambda item: (item.port, item.protocol))
     )
     return NlbSpec(
-        name=tags.load_balancer_name(ref),
-        scheme=parsed.scheme,
+        name=naming.load_balancer_name(ref),
+        scheme=options.scheme,
         subnets=subnets,
         requested_ip=requested_ip,
         listeners=tuple(listeners),
@@ -251,6 +293,9 @@ def build(
     )
 
 
+# -- diffs against what was read -------------------------------------------------------
+
+
 def target_diff(
     want: frozenset[Target], have: Iterable[Target]
 ) -> tuple[list[Target], list[Target]]:
@@ -260,9 +305,120 @@ def target_diff(
 
 
 def rule_diff(want: frozenset[Rule], have: Iterable[Rule]) -> tuple[list[Rule], list[Rule]]:
-    """``(authorize, revoke)`` for the security group's ingress rules."""
+    """``(authorize, revoke)`` for the NLB security group's ingress rules."""
     current = set(have)
     return sorted(want - current), sorted(current - want)
+
+
+def backend_diff(
+    want: frozenset[BackendRule], have: GroupRules
+) -> tuple[list[PortRange], list[PortRange]]:
+    """``(authorize, revoke)`` for one node security group.
+
+    A wanted rule someone else already added is left alone (AWS keeps one rule
+    per protocol, ports and source, whatever its description); only rules with
+    our marker are revoked.
+    """
+    wanted = {(proto, port, port) for proto, port in want}
+    return sorted(wanted - have.present), sorted(have.ours - wanted)
+
+
+def compatible(lb: Mapping[str, Any], lb_tags: Mapping[str, str], spec: NlbSpec) -> bool:
+    """False when the NLB must be replaced: scheme and pinned IPs cannot change in place."""
+    if lb.get("Scheme") != spec.scheme:
+        return False
+    pinned = lb_tags.get(naming.REQUESTED_IP_TAG) or None
+    return pinned == spec.requested_ip
+
+
+def forward_arn(listener: Mapping[str, Any]) -> str | None:
+    """The target group a listener forwards to, if it forwards to exactly one."""
+    for action in listener.get("DefaultActions", []):
+        if action.get("Type") == "forward":
+            arn = action.get("TargetGroupArn")
+            if arn:
+                return str(arn)
+            groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
+            if len(groups) == 1:
+                return str(groups[0]["TargetGroupArn"])
+    return None
+
+
+def listener_diff(
+    have: Iterable[Mapping[str, Any]], spec: NlbSpec, arns: Mapping[str, str]
+) -> ListenerChanges:
+    """Listeners to delete and create; a protocol or target group change is a replacement
+    (ModifyListener cannot change the protocol), a duplicate port is deleted."""
+    wanted = {listener.port: listener for listener in spec.listeners}
+    kept: set[int] = set()
+    delete: list[str] = []
+    for listener in have:
+        port = int(listener["Port"])
+        want = wanted.get(port)
+        if (
+            want is not None
+            and port not in kept
+            and listener.get("Protocol") == want.protocol
+            and forward_arn(listener) == arns[want.target_group]
+        ):
+            kept.add(port)
+            continue
+        delete.append(str(listener["ListenerArn"]))
+    create = tuple(want for port, want in sorted(wanted.items()) if port not in kept)
+    return ListenerChanges(delete=tuple(delete), create=create)
+
+
+def health_update(group: TargetGroupSpec, found: Mapping[str, Any]) -> dict[str, Any] | None:
+    """ModifyTargetGroup parameters (without the ARN) when the health check differs."""
+    health = group.health
+    same = (
+        found.get("HealthCheckProtocol") == health.protocol
+        and str(found.get("HealthCheckPort")) == health.port
+        and (health.path is None or found.get("HealthCheckPath") == health.path)
+    )
+    if same:
+        return None
+    params: dict[str, Any] = {
+        "HealthCheckProtocol": health.protocol,
+        "HealthCheckPort": health.port,
+    }
+    if health.path is not None:
+        params["HealthCheckPath"] = health.path
+    return params
+
+
+def stickiness_update(
+    group: TargetGroupSpec, attributes: Iterable[Mapping[str, Any]]
+) -> list[dict[str, str]] | None:
+    """ModifyTargetGroupAttributes ``Attributes`` when stickiness differs, else None."""
+    values = {item["Key"]: item["Value"] for item in attributes}
+    enabled = str(values.get("stickiness.enabled", "false")).lower() == "true"
+    kind = values.get("stickiness.type")
+    if enabled == group.sticky and (not group.sticky or kind == "source_ip"):
+        return None
+    wanted = [{"Key": "stickiness.enabled", "Value": "true" if group.sticky else "false"}]
+    if group.sticky:
+        wanted.append({"Key": "stickiness.type", "Value": "source_ip"})
+    return wanted
+
+
+# -- AWS shapes: reading replies, writing requests -------------------------------------
+
+
+def targets_of(descriptions: Iterable[Mapping[str, Any]]) -> set[Target]:
+    """Registered targets from DescribeTargetHealth (draining ones are on their way out)."""
+    found: set[Target] = set()
+    for item in descriptions:
+        if item.get("TargetHealth", {}).get("State") == "draining":
+            continue
+        target = item["Target"]
+        found.add((str(target["Id"]), int(target["Port"])))
+    return found
+
+
+def target_list(targets: Iterable[Target]) -> list[dict[str, Any]]:
+    """``Targets`` of Register/DeregisterTargets."""
+    return [{"Id": target_id, "Port": port} for target_id, port in targets]
 
 
 def port_statuses(listeners: Iterable[tuple[int, str]]) -> tuple[PortStatus, ...]:
@@ -274,3 +430,86 @@ def port_statuses(listeners: Iterable[tuple[int, str]]) -> tuple[PortStatus, ...
             if item in Protocol.__members__:
                 result.append(PortStatus(port=port, protocol=Protocol(item)))
     return tuple(sorted(result, key=lambda status: (status.port, status.protocol)))
+
+
+def cidr_rules_of(group: Mapping[str, Any]) -> set[Rule]:
+    """The CIDR ingress rules of a security group read back."""
+    rules: set[Rule] = set()
+    for perm in group.get("IpPermissions", []):
+        proto = str(perm.get("IpProtocol", "")).lower()
+        port = int(perm.get("FromPort", -1))
+        for item in perm.get("IpRanges", []):
+            rules.add((proto, port, str(item["CidrIp"])))
+        for item in perm.get("Ipv6Ranges", []):
+            rules.add((proto, port, str(item["CidrIpv6"])))
+    return rules
+
+
+def cidr_permissions(rules: Iterable[Rule]) -> list[dict[str, Any]]:
+    """IpPermissions for Authorize/RevokeSecurityGroupIngress, one entry per (proto, port)."""
+    grouped: dict[tuple[str, int], list[str]] = {}
+    for proto, port, cidr in rules:
+        grouped.setdefault((proto, port), []).append(cidr)
+    permissions = []
+    for (proto, port), cidrs in sorted(grouped.items()):
+        v4 = [{"CidrIp": c} for c in sorted(cidrs) if ":" not in c]
+        v6 = [{"CidrIpv6": c} for c in sorted(cidrs) if ":" in c]
+        entry: dict[str, Any] = {"IpProtocol": proto, "FromPort": port, "ToPort": port}
+        if v4:
+            entry["IpRanges"] = v4
+        if v6:
+            entry["Ipv6Ranges"] = v6
+        permissions.append(entry)
+    return permissions
+
+
+def backend_rules_of(group: Mapping[str, Any], *, source: str, mark: str) -> GroupRules:
+    """The rules of a node security group whose source is the security group ``source``."""
+    present: set[PortRange] = set()
+    ours: set[PortRange] = set()
+    for perm in group.get("IpPermissions", []):
+        key = (
+            str(perm.get("IpProtocol", "")).lower(),
+            int(perm.get("FromPort", -1)),
+            int(perm.get("ToPort", -1)),
+        )
+        for pair in perm.get("UserIdGroupPairs", []):
+            if pair.get("GroupId") != source:
+                continue
+            present.add(key)
+            if pair.get("Description") == mark:
+                ours.add(key)
+    return GroupRules(present=frozenset(present), ours=frozenset(ours))
+
+
+def backend_permissions(
+    rules: Iterable[PortRange], *, source: str, mark: str
+) -> list[dict[str, Any]]:
+    """IpPermissions allowing ``source`` on each port range, described with ``mark``."""
+    return [
+        {
+            "IpProtocol": proto,
+            "FromPort": low,
+            "ToPort": high,
+            "UserIdGroupPairs": [{"GroupId": source, "Description": mark}],
+        }
+        for proto, low, high in rules
+    ]
+
+
+def instance_groups_of(reservations: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """Security groups of each instance's primary network interface, from DescribeInstances
+    (terminated instances are listed for a while; they take no traffic)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for reservation in reservations:
+        for instance in reservation.get("Instances", []):
+            if instance.get("State", {}).get("Name") == "terminated":
+                continue
+            groups = instance.get("SecurityGroups", [])
+            for eni in instance.get("NetworkInterfaces", []):
+                if eni.get("Attachment", {}).get("DeviceIndex") == 0:
+                    groups = eni.get("Groups", groups)
+            found[str(instance["InstanceId"])] = tuple(
+                sorted(str(group["GroupId"]) for group in groups)
+            )
+    return found

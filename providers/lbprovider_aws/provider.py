@@ -2,12 +2,16 @@
 
 Each ``ensure`` reads the NLB, its listeners, the target groups attached to it,
 their targets, the NLB's security group (all decided by ownership tags) and the
-backend rules on the nodes' security groups (:mod:`lbprovider_aws.backend`),
-compares them with the local model (:mod:`lbprovider_aws.model`) and makes only
-the calls the difference needs: an unchanged Service costs zero write calls.
-Target groups are read from the NLB (``DescribeTargetGroups(LoadBalancerArn)``),
-never by scanning the region; only ``delete`` scans by name prefix, for groups
-a crash left unattached.
+backend rules on the nodes' security groups, compares them with the local
+model (:mod:`lbprovider_aws.model`) and makes only the calls the difference
+needs: an unchanged Service costs zero write calls.  Target groups are read
+from the NLB (``DescribeTargetGroups(LoadBalancerArn)``), never by scanning the
+region; only ``delete`` scans by name prefix, for groups a crash left unattached.
+
+Backend rules cost: the target instances (one read per 200 ids) and the groups
+that already reference the NLB's group (one read); the instances' groups are
+read only when some do not reference it yet.  Writes: at most one revoke and
+one authorize per group, none when nothing changed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from lbprovider.cloud import (
     BackendMode,
+    CloudApiError,
     CloudError,
     DesiredLoadBalancer,
     Ingress,
@@ -29,16 +34,17 @@ from lbprovider.cloud import (
     RetryAfter,
     ServiceRef,
 )
-from lbprovider.cloud.tags import SERVICE_UID_TAG
-from lbprovider_aws import aws_annotations, backend, model, tags
-from lbprovider_aws.api import AwsApi, AwsError
-from lbprovider_aws.settings import AwsSettings, load_credentials, parse_settings
+from lbprovider.providerkit import CallPolicy, batched
+from lbprovider_aws import model, naming
+from lbprovider_aws.api import AwsApi
+from lbprovider_aws.options import parse_options
+from lbprovider_aws.settings import Settings, parse_settings, read_credentials
 
 log = logging.getLogger(__name__)
 
 TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
 TARGET_BATCH = 100  # targets per Register/DeregisterTargets call
-NOT_FOUND = frozenset({"LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound"})
+FILTER_VALUES = 200  # EC2 accepts at most 200 values per filter
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,64 +57,18 @@ class Found:
     """Our target groups attached to the NLB, by name."""
 
 
-def create(settings: Mapping[str, Any], *, cluster_name: str) -> AwsProvider:
-    """The ``lbprovider.providers`` factory: validate ``settings`` and build the provider."""
+def create(
+    settings: Mapping[str, Any], *, cluster_name: str, policy: CallPolicy | None = None
+) -> AwsProvider:
+    """The ``lbprovider.providers`` factory: validate ``settings`` and build the provider.
+
+    ``policy`` overrides the call wrapper's retry bounds (tests make them fast).
+    """
     if not isinstance(cluster_name, str) or not cluster_name.strip():
         raise ProviderConfigError("aws provider: cluster_name must be a non-empty string")
     parsed = parse_settings(settings)
-    credentials = load_credentials(parsed.credentials_file) if parsed.credentials_file else None
-    return AwsProvider(
-        settings=parsed,
-        cluster_name=cluster_name,
-        api=AwsApi(settings=parsed, credentials=credentials),
-    )
-
-
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _forward_arn(listener: Mapping[str, Any]) -> str | None:
-    for action in listener.get("DefaultActions", []):
-        if action.get("Type") == "forward":
-            arn = action.get("TargetGroupArn")
-            if arn:
-                return str(arn)
-            groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
-            if len(groups) == 1:
-                return str(groups[0]["TargetGroupArn"])
-    return None
-
-
-def _permissions(rules: Iterable[model.Rule]) -> list[dict[str, Any]]:
-    """IpPermissions for AuthorizeSecurityGroupIngress / Revoke, one entry per (proto, port)."""
-    grouped: dict[tuple[str, int], list[str]] = {}
-    for proto, port, cidr in rules:
-        grouped.setdefault((proto, port), []).append(cidr)
-    permissions = []
-    for (proto, port), cidrs in sorted(grouped.items()):
-        v4 = [{"CidrIp": c} for c in sorted(cidrs) if ":" not in c]
-        v6 = [{"CidrIpv6": c} for c in sorted(cidrs) if ":" in c]
-        entry: dict[str, Any] = {"IpProtocol": proto, "FromPort": port, "ToPort": port}
-        if v4:
-            entry["IpRanges"] = v4
-        if v6:
-            entry["Ipv6Ranges"] = v6
-        permissions.append(entry)
-    return permissions
-
-
-def _rules_of(group: Mapping[str, Any]) -> set[model.Rule]:
-    rules: set[model.Rule] = set()
-    for perm in group.get("IpPermissions", []):
-        proto = str(perm.get("IpProtocol", "")).lower()
-        port = int(perm.get("FromPort", -1))
-        for item in perm.get("IpRanges", []):
-            rules.add((proto, port, str(item["CidrIp"])))
-        for item in perm.get("Ipv6Ranges", []):
-            rules.add((proto, port, str(item["CidrIpv6"])))
-    return rules
+    api = AwsApi(settings=parsed, credentials=read_credentials(parsed), policy=policy)
+    return AwsProvider(settings=parsed, cluster_name=cluster_name, api=api)
 
 
 class AwsProvider:
@@ -116,7 +76,7 @@ class AwsProvider:
 
     name = "aws"
 
-    def __init__(self, *, settings: AwsSettings, cluster_name: str, api: AwsApi) -> None:
+    def __init__(self, *, settings: Settings, cluster_name: str, api: AwsApi) -> None:
         self._settings = settings
         self._cluster = cluster_name
         self._api = api
@@ -126,38 +86,33 @@ class AwsProvider:
 
     def _tags_of(self, arns: list[str]) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {}
-        for batch in _chunks(arns, TAG_BATCH):
-            result = self._api.call(self._api.elbv2, "describe_tags", ResourceArns=batch)
+        for batch in batched(arns, TAG_BATCH):
+            result = self._api.call(self._api.elbv2, "describe_tags", ResourceArns=list(batch))
             for item in result.get("TagDescriptions", []):
-                found[str(item["ResourceArn"])] = tags.from_aws(item.get("Tags"))
+                found[str(item["ResourceArn"])] = naming.from_aws(item.get("Tags"))
         return found
 
     def _attached_groups(self, lb_arn: str) -> list[dict[str, Any]]:
         """The target groups our NLB's listeners forward to (one call, not a region scan)."""
-        try:
-            return self._api.pages(
-                self._api.elbv2,
-                "describe_target_groups",
-                "TargetGroups",
-                LoadBalancerArn=lb_arn,
-            )
-        except AwsError as exc:
-            if exc.code in NOT_FOUND:  # moto answers TargetGroupNotFound for none
-                return []
-            raise
+        # moto answers TargetGroupNotFound when there are none.
+        return self._api.pages(
+            self._api.elbv2,
+            "describe_target_groups",
+            "TargetGroups",
+            missing_ok=True,
+            LoadBalancerArn=lb_arn,
+        )
 
     def _find(self, ref: ServiceRef, *, with_groups: bool = True) -> Found:
         """Our NLB (the deterministic name first, then any NLB carrying our tags), its tags
         and the target groups attached to it, decided by tags in one DescribeTags call."""
-        try:
-            named = self._api.call(
-                self._api.elbv2, "describe_load_balancers", Names=[tags.load_balancer_name(ref)]
-            ).get("LoadBalancers", [])
-        except AwsError as exc:
-            if exc.code not in NOT_FOUND:
-                raise
-            named = []
-        found = self._pick(ref, [lb for lb in named if lb.get("Type") == "network"], with_groups)
+        named = self._api.call_or_none(
+            self._api.elbv2, "describe_load_balancers", Names=[naming.load_balancer_name(ref)]
+        )
+        candidates = [
+            lb for lb in (named or {}).get("LoadBalancers", []) if lb.get("Type") == "network"
+        ]
+        found = self._pick(ref, candidates, with_groups)
         if found.lb is None:
             everything = self._api.pages(
                 self._api.elbv2, "describe_load_balancers", "LoadBalancers"
@@ -171,7 +126,7 @@ class AwsProvider:
         prefetch = (
             with_groups
             and len(candidates) == 1
-            and candidates[0].get("LoadBalancerName") == tags.load_balancer_name(ref)
+            and candidates[0].get("LoadBalancerName") == naming.load_balancer_name(ref)
         )
         if prefetch:
             # The usual case, our deterministic name: read its groups before knowing
@@ -181,7 +136,7 @@ class AwsProvider:
         tagged = self._tags_of(arns + [tg["TargetGroupArn"] for tg in groups])
         for lb in candidates:
             lb_tags = tagged.get(lb["LoadBalancerArn"], {})
-            if not tags.is_owned_by(lb_tags, ref):
+            if not naming.is_owned_by(lb_tags, ref):
                 continue
             if with_groups and not prefetch:
                 groups = self._attached_groups(lb["LoadBalancerArn"])
@@ -189,69 +144,62 @@ class AwsProvider:
             owned = {
                 str(tg["TargetGroupName"]): dict(tg)
                 for tg in groups
-                if tags.is_owned_by(tagged.get(tg["TargetGroupArn"], {}), ref)
+                if naming.is_owned_by(tagged.get(tg["TargetGroupArn"], {}), ref)
             }
             return Found(lb=dict(lb), lb_tags=lb_tags, groups=owned)
         return Found(lb=None, lb_tags={}, groups={})
 
-    def _orphan_groups(self, ref: ServiceRef) -> dict[str, dict[str, Any]]:
+    def _owned_groups(self, ref: ServiceRef, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        tagged = self._tags_of([tg["TargetGroupArn"] for tg in groups])
+        return [
+            dict(tg)
+            for tg in groups
+            if naming.is_owned_by(tagged.get(tg["TargetGroupArn"], {}), ref)
+        ]
+
+    def _orphan_groups(self, ref: ServiceRef) -> list[dict[str, Any]]:
         """Groups of ``ref`` attached to no NLB (a crash between steps): a region scan by
         name prefix, decided by tags.  Only ``delete`` pays for it."""
-        prefix = tags.target_group_prefix(ref)
+        prefix = naming.target_group_prefix(ref)
         groups = [
             tg
             for tg in self._api.pages(self._api.elbv2, "describe_target_groups", "TargetGroups")
             if str(tg.get("TargetGroupName", "")).startswith(prefix)
         ]
-        tagged = self._tags_of([tg["TargetGroupArn"] for tg in groups])
-        return {
-            str(tg["TargetGroupName"]): dict(tg)
-            for tg in groups
-            if tags.is_owned_by(tagged.get(tg["TargetGroupArn"], {}), ref)
-        }
+        return self._owned_groups(ref, groups)
 
     def _adopt_group(self, ref: ServiceRef, name: str) -> dict[str, Any]:
         """A group of ours that exists but is attached to no listener (a crash after
         CreateTargetGroup): found by its exact name, adopted only if the tags say ours."""
-        groups = self._api.call(self._api.elbv2, "describe_target_groups", Names=[name]).get(
-            "TargetGroups", []
-        )
-        tagged = self._tags_of([tg["TargetGroupArn"] for tg in groups])
-        for tg in groups:
-            if tags.is_owned_by(tagged.get(tg["TargetGroupArn"], {}), ref):
-                return dict(tg)
-        raise CloudError(f"target group {name} exists and is not owned by {ref.key}")
+        found = self._api.call(self._api.elbv2, "describe_target_groups", Names=[name])
+        owned = self._owned_groups(ref, found.get("TargetGroups", []))
+        if not owned:
+            raise CloudError(f"target group {name} exists and is not owned by {ref.key}")
+        return owned[0]
 
     def _find_security_group(self, ref: ServiceRef) -> dict[str, Any] | None:
         groups = self._api.call(
             self._api.ec2,
             "describe_security_groups",
             Filters=[
-                {"Name": f"tag:{tags.CLUSTER_TAG}", "Values": [ref.cluster]},
-                {"Name": f"tag:{SERVICE_UID_TAG}", "Values": [ref.uid]},
+                {"Name": f"tag:{naming.CLUSTER_TAG}", "Values": [ref.cluster]},
+                {"Name": f"tag:{naming.SERVICE_UID_TAG}", "Values": [ref.uid]},
             ],
         ).get("SecurityGroups", [])
         return dict(groups[0]) if groups else None
 
     def _listeners(self, lb_arn: str) -> list[dict[str, Any]]:
-        try:
-            return self._api.pages(
-                self._api.elbv2, "describe_listeners", "Listeners", LoadBalancerArn=lb_arn
-            )
-        except AwsError as exc:
-            if exc.code in NOT_FOUND:
-                return []
-            raise
+        return self._api.pages(
+            self._api.elbv2,
+            "describe_listeners",
+            "Listeners",
+            missing_ok=True,
+            LoadBalancerArn=lb_arn,
+        )
 
     def _registered(self, tg_arn: str) -> set[model.Target]:
         result = self._api.call(self._api.elbv2, "describe_target_health", TargetGroupArn=tg_arn)
-        found: set[model.Target] = set()
-        for item in result.get("TargetHealthDescriptions", []):
-            if item.get("TargetHealth", {}).get("State") == "draining":
-                continue  # already on its way out: not a current registration
-            target = item["Target"]
-            found.add((str(target["Id"]), int(target["Port"])))
-        return found
+        return model.targets_of(result.get("TargetHealthDescriptions", []))
 
     def _vpc_id(self, subnets: tuple[str, ...]) -> str:
         if self._settings.vpc_id:
@@ -284,34 +232,26 @@ class AwsProvider:
     def ensure(self, desired: DesiredLoadBalancer) -> LoadBalancerStatus:
         """Create or bring in line the NLB, its listeners, target groups and security group."""
         ref = desired.ref
-        parsed = aws_annotations.parse(ref)
-        subnets = parsed.subnets or self._settings.subnets
-        if not subnets:
-            raise InvalidService(
-                "no subnets for the NLB: set the class setting 'subnets' "
-                f"or the annotation {aws_annotations.SUBNETS}"
-            )
-        spec = model.build(desired, parsed=parsed, subnets=subnets)
+        options = parse_options(ref)
+        subnets = model.subnets_for(options, self._settings.subnets)
+        spec = model.build(desired, options=options, subnets=subnets)
         vpc_id = self._vpc_id(subnets)
 
         found = self._find(ref)
         lb = found.lb
-        if lb is not None and not self._compatible(lb, found.lb_tags, spec):
-            # Scheme and pinned IPs cannot change in place: replace the NLB.
+        if lb is not None and not model.compatible(lb, found.lb_tags, spec):
             log.info(
                 "replacing load balancer",
                 extra={"cluster": self._cluster, "service": ref.key, "arn": lb["LoadBalancerArn"]},
             )
-            self._delete_load_balancer(lb["LoadBalancerArn"])
+            self._delete(
+                self._api.elbv2, "delete_load_balancer", LoadBalancerArn=lb["LoadBalancerArn"]
+            )
             lb = None  # its target groups (read above) move to the new NLB
 
         group_id = self._ensure_security_group(ref, spec, vpc_id)
-        backend.sync(
-            self._api,
-            ref=ref,
-            source=group_id,
-            rules=spec.backend_rules,
-            instance_ids=spec.instance_ids,
+        self._sync_backend_rules(
+            ref, source=group_id, rules=spec.backend_rules, instance_ids=spec.instance_ids
         )
         existing = found.groups
         arns = self._ensure_target_groups(ref, spec, vpc_id, existing)
@@ -349,8 +289,10 @@ class AwsProvider:
         """Target registrations and the node security-group rules they need; a missing
         NLB or group waits for the next ensure."""
         ref = desired.ref
-        parsed = aws_annotations.parse(ref)
-        spec = model.build(desired, parsed=parsed, subnets=parsed.subnets or self._settings.subnets)
+        options = parse_options(ref)
+        spec = model.build(
+            desired, options=options, subnets=options.subnets or self._settings.subnets
+        )
         found = self._find(ref)
         if found.lb is None:
             return
@@ -360,12 +302,8 @@ class AwsProvider:
                 self._sync_targets(existing["TargetGroupArn"], group, new=False)
         # New nodes may sit in other security groups; the NLB's group is ours (set by ensure).
         for group_id in found.lb.get("SecurityGroups", [])[:1]:
-            backend.sync(
-                self._api,
-                ref=ref,
-                source=str(group_id),
-                rules=spec.backend_rules,
-                instance_ids=spec.instance_ids,
+            self._sync_backend_rules(
+                ref, source=str(group_id), rules=spec.backend_rules, instance_ids=spec.instance_ids
             )
 
     def delete(self, ref: ServiceRef) -> None:
@@ -373,29 +311,26 @@ class AwsProvider:
         found = self._find(ref)
         if found.lb is not None:
             for listener in self._listeners(found.lb["LoadBalancerArn"]):
-                self._delete_listener(listener["ListenerArn"])
-            self._delete_load_balancer(found.lb["LoadBalancerArn"])
+                self._delete(
+                    self._api.elbv2, "delete_listener", ListenerArn=listener["ListenerArn"]
+                )
+            self._delete(
+                self._api.elbv2, "delete_load_balancer", LoadBalancerArn=found.lb["LoadBalancerArn"]
+            )
         groups = {tg["TargetGroupArn"] for tg in found.groups.values()}
-        groups.update(tg["TargetGroupArn"] for tg in self._orphan_groups(ref).values())
+        groups.update(tg["TargetGroupArn"] for tg in self._orphan_groups(ref))
         for arn in sorted(groups):
             self._delete_target_group(arn)
         security_group = self._find_security_group(ref)
         if security_group is not None:
             # AWS refuses to delete a group other groups' rules still reference.
-            backend.sync(
-                self._api,
-                ref=ref,
-                source=str(security_group["GroupId"]),
-                rules=frozenset(),
-                instance_ids=frozenset(),
+            group_id = str(security_group["GroupId"])
+            self._sync_backend_rules(
+                ref, source=group_id, rules=frozenset(), instance_ids=frozenset()
             )
             try:
-                self._api.call(
-                    self._api.ec2, "delete_security_group", GroupId=security_group["GroupId"]
-                )
-            except AwsError as exc:
-                if exc.code == "InvalidGroup.NotFound":
-                    return
+                self._delete(self._api.ec2, "delete_security_group", GroupId=group_id)
+            except CloudApiError as exc:
                 if exc.code == "DependencyViolation":
                     # The deleted NLB's network interfaces take a while to go; a rule
                     # someone else added elsewhere with this group as source also holds it.
@@ -406,14 +341,6 @@ class AwsProvider:
         log.info("deleted load balancer", extra={"service": ref.key})
 
     # -- pieces of ensure -----------------------------------------------------------------
-
-    def _compatible(
-        self, lb: Mapping[str, Any], lb_tags: Mapping[str, str], spec: model.NlbSpec
-    ) -> bool:
-        if lb.get("Scheme") != spec.scheme:
-            return False
-        pinned = lb_tags.get(tags.REQUESTED_IP_TAG) or None
-        return pinned == spec.requested_ip
 
     def _subnet_mappings(self, spec: model.NlbSpec) -> list[dict[str, str]]:
         mappings = [{"SubnetId": subnet} for subnet in spec.subnets]
@@ -435,7 +362,7 @@ class AwsProvider:
     def _create_load_balancer(
         self, ref: ServiceRef, spec: model.NlbSpec, group_id: str
     ) -> dict[str, Any]:
-        extra = {tags.REQUESTED_IP_TAG: spec.requested_ip} if spec.requested_ip else None
+        extra = {naming.REQUESTED_IP_TAG: spec.requested_ip} if spec.requested_ip else None
         created = self._api.call(
             self._api.elbv2,
             "create_load_balancer",
@@ -445,7 +372,7 @@ class AwsProvider:
             IpAddressType="ipv4",
             SubnetMappings=self._subnet_mappings(spec),
             SecurityGroups=[group_id],
-            Tags=tags.aws_tags(ref, extra),
+            Tags=naming.aws_tags(ref, extra),
         )
         lb = dict(created["LoadBalancers"][0])
         log.info(
@@ -485,24 +412,26 @@ class AwsProvider:
                 GroupName=spec.name,
                 Description=f"lbprovider NLB for {ref.key}",
                 VpcId=vpc_id,
-                TagSpecifications=[{"ResourceType": "security-group", "Tags": tags.aws_tags(ref)}],
+                TagSpecifications=[
+                    {"ResourceType": "security-group", "Tags": naming.aws_tags(ref)}
+                ],
             )
             group = {"GroupId": created["GroupId"], "IpPermissions": []}
         group_id = str(group["GroupId"])
-        authorize, revoke = model.rule_diff(spec.rules, _rules_of(group))
+        authorize, revoke = model.rule_diff(spec.rules, model.cidr_rules_of(group))
         if revoke:
             self._api.call(
                 self._api.ec2,
                 "revoke_security_group_ingress",
                 GroupId=group_id,
-                IpPermissions=_permissions(revoke),
+                IpPermissions=model.cidr_permissions(revoke),
             )
         if authorize:
             self._api.call(
                 self._api.ec2,
                 "authorize_security_group_ingress",
                 GroupId=group_id,
-                IpPermissions=_permissions(authorize),
+                IpPermissions=model.cidr_permissions(authorize),
             )
         return group_id
 
@@ -539,13 +468,13 @@ class AwsProvider:
             "HealthCheckEnabled": True,
             "HealthCheckProtocol": group.health.protocol,
             "HealthCheckPort": group.health.port,
-            "Tags": tags.aws_tags(ref),
+            "Tags": naming.aws_tags(ref),
         }
         if group.health.path is not None:
             params["HealthCheckPath"] = group.health.path
         try:
             created = self._api.call(self._api.elbv2, "create_target_group", **params)
-        except AwsError as exc:
+        except CloudApiError as exc:
             if exc.code != "DuplicateTargetGroupName":
                 raise
             # Not attached to our NLB, so the lookup missed it: a crash before
@@ -559,22 +488,9 @@ class AwsProvider:
     def _sync_health(
         self, arn: str, group: model.TargetGroupSpec, found: Mapping[str, Any]
     ) -> None:
-        health = group.health
-        same = (
-            found.get("HealthCheckProtocol") == health.protocol
-            and str(found.get("HealthCheckPort")) == health.port
-            and (health.path is None or found.get("HealthCheckPath") == health.path)
-        )
-        if same:
-            return
-        params: dict[str, Any] = {
-            "TargetGroupArn": arn,
-            "HealthCheckProtocol": health.protocol,
-            "HealthCheckPort": health.port,
-        }
-        if health.path is not None:
-            params["HealthCheckPath"] = health.path
-        self._api.call(self._api.elbv2, "modify_target_group", **params)
+        update = model.health_update(group, found)
+        if update is not None:
+            self._api.call(self._api.elbv2, "modify_target_group", TargetGroupArn=arn, **update)
 
     def _sync_stickiness(self, arn: str, group: model.TargetGroupSpec, *, new: bool) -> None:
         if new and not group.sticky:
@@ -582,92 +498,152 @@ class AwsProvider:
         attributes = self._api.call(
             self._api.elbv2, "describe_target_group_attributes", TargetGroupArn=arn
         ).get("Attributes", [])
-        values = {item["Key"]: item["Value"] for item in attributes}
-        enabled = str(values.get("stickiness.enabled", "false")).lower() == "true"
-        kind = values.get("stickiness.type")
-        if enabled == group.sticky and (not group.sticky or kind == "source_ip"):
-            return
-        wanted = [{"Key": "stickiness.enabled", "Value": "true" if group.sticky else "false"}]
-        if group.sticky:
-            wanted.append({"Key": "stickiness.type", "Value": "source_ip"})
-        self._api.call(
-            self._api.elbv2,
-            "modify_target_group_attributes",
-            TargetGroupArn=arn,
-            Attributes=wanted,
-        )
+        update = model.stickiness_update(group, attributes)
+        if update is not None:
+            self._api.call(
+                self._api.elbv2,
+                "modify_target_group_attributes",
+                TargetGroupArn=arn,
+                Attributes=update,
+            )
 
     def _sync_targets(self, arn: str, group: model.TargetGroupSpec, *, new: bool) -> None:
         have: set[model.Target] = set() if new else self._registered(arn)
         register, deregister = model.target_diff(group.targets, have)
-        for batch in _chunks(register, TARGET_BATCH):
+        for batch in batched(register, TARGET_BATCH):
             self._api.call(
                 self._api.elbv2,
                 "register_targets",
                 TargetGroupArn=arn,
-                Targets=[{"Id": target_id, "Port": port} for target_id, port in batch],
+                Targets=model.target_list(batch),
             )
-        for batch in _chunks(deregister, TARGET_BATCH):
+        for batch in batched(deregister, TARGET_BATCH):
             self._api.call(
                 self._api.elbv2,
                 "deregister_targets",
                 TargetGroupArn=arn,
-                Targets=[{"Id": target_id, "Port": port} for target_id, port in batch],
+                Targets=model.target_list(batch),
             )
 
     def _reconcile_listeners(
         self, ref: ServiceRef, lb_arn: str, spec: model.NlbSpec, arns: Mapping[str, str]
     ) -> None:
-        wanted = {listener.port: listener for listener in spec.listeners}
-        kept: set[int] = set()
-        for listener in self._listeners(lb_arn):
-            port = int(listener["Port"])
-            want = wanted.get(port)
-            if (
-                want is not None
-                and port not in kept
-                and listener.get("Protocol") == want.protocol
-                and _forward_arn(listener) == arns[want.target_group]
-            ):
-                kept.add(port)
-                continue
-            # Protocol and target group changes are replaced (modify cannot change protocol).
-            self._delete_listener(listener["ListenerArn"])
-        for port, want in sorted(wanted.items()):
-            if port in kept:
-                continue
+        changes = model.listener_diff(self._listeners(lb_arn), spec, arns)
+        for listener_arn in changes.delete:
+            self._delete(self._api.elbv2, "delete_listener", ListenerArn=listener_arn)
+        for want in changes.create:
             self._api.call(
                 self._api.elbv2,
                 "create_listener",
                 LoadBalancerArn=lb_arn,
                 Protocol=want.protocol,
-                Port=port,
+                Port=want.port,
                 DefaultActions=[{"Type": "forward", "TargetGroupArn": arns[want.target_group]}],
-                Tags=tags.aws_tags(ref),
+                Tags=naming.aws_tags(ref),
             )
 
-    # -- deletions (NotFound is success) ---------------------------------------------------
+    # -- backend rules on the nodes' security groups ---------------------------------------
 
-    def _delete_listener(self, arn: str) -> None:
-        try:
-            self._api.call(self._api.elbv2, "delete_listener", ListenerArn=arn)
-        except AwsError as exc:
-            if exc.code not in NOT_FOUND:
-                raise
+    def _instance_groups(self, instance_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """Security groups of each target instance (gone ones omitted).
 
-    def _delete_load_balancer(self, arn: str) -> None:
-        try:
-            self._api.call(self._api.elbv2, "delete_load_balancer", LoadBalancerArn=arn)
-        except AwsError as exc:
-            if exc.code not in NOT_FOUND:
-                raise
+        A filter, not ``InstanceIds``: a terminated node must not fail the whole call.
+        """
+        found: dict[str, tuple[str, ...]] = {}
+        for batch in batched(sorted(set(instance_ids)), FILTER_VALUES):
+            reservations = self._api.pages(
+                self._api.ec2,
+                "describe_instances",
+                "Reservations",
+                Filters=[{"Name": "instance-id", "Values": list(batch)}],
+            )
+            found.update(model.instance_groups_of(reservations))
+        return found
+
+    def _security_groups(self, name: str, values: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for batch in batched(values, FILTER_VALUES):
+            groups = self._api.pages(
+                self._api.ec2,
+                "describe_security_groups",
+                "SecurityGroups",
+                Filters=[{"Name": name, "Values": list(batch)}],
+            )
+            found.update({str(group["GroupId"]): dict(group) for group in groups})
+        return found
+
+    def _sync_backend_rules(
+        self,
+        ref: ServiceRef,
+        *,
+        source: str,
+        rules: frozenset[model.BackendRule],
+        instance_ids: frozenset[str],
+    ) -> None:
+        """Make the node groups of ``instance_ids`` allow ``rules`` from ``source``; revoke
+        the rest (groups that carry our rules but no longer hold a target lose them)."""
+        mark = naming.marker(ref)
+        want: dict[str, frozenset[model.BackendRule]] = {}
+        if rules and instance_ids:
+            for groups in self._instance_groups(instance_ids).values():
+                for group_id in groups:
+                    want[group_id] = rules
+        current = self._security_groups("ip-permission.group-id", [source])
+        missing = sorted(set(want) - set(current))
+        if missing:
+            current.update(self._security_groups("group-id", missing))
+        for group_id in sorted(set(current) | set(want)):
+            group = current.get(group_id)
+            if group is None:
+                continue  # went away between the two reads
+            authorize, revoke = model.backend_diff(
+                want.get(group_id, frozenset()),
+                model.backend_rules_of(group, source=source, mark=mark),
+            )
+            if revoke:
+                self._api.call(
+                    self._api.ec2,
+                    "revoke_security_group_ingress",
+                    GroupId=group_id,
+                    IpPermissions=model.backend_permissions(revoke, source=source, mark=mark),
+                )
+            if authorize:
+                try:
+                    self._api.call(
+                        self._api.ec2,
+                        "authorize_security_group_ingress",
+                        GroupId=group_id,
+                        IpPermissions=model.backend_permissions(
+                            authorize, source=source, mark=mark
+                        ),
+                    )
+                except CloudApiError as exc:
+                    if exc.code == "InvalidPermission.Duplicate":
+                        # Added by someone else since our read: read again next time.
+                        raise RetryAfter(
+                            5, f"security group {group_id} changed meanwhile"
+                        ) from None
+                    raise
+            if authorize or revoke:
+                log.info(
+                    "synced backend security group rules",
+                    extra={
+                        "service": ref.key,
+                        "group": group_id,
+                        "authorized": len(authorize),
+                        "revoked": len(revoke),
+                    },
+                )
+
+    # -- deletions (not found is success) ---------------------------------------------------
+
+    def _delete(self, client: Any, operation: str, **params: Any) -> None:
+        self._api.call_or_none(client, operation, **params)
 
     def _delete_target_group(self, arn: str) -> None:
         try:
-            self._api.call(self._api.elbv2, "delete_target_group", TargetGroupArn=arn)
-        except AwsError as exc:
-            if exc.code in NOT_FOUND:
-                return
+            self._delete(self._api.elbv2, "delete_target_group", TargetGroupArn=arn)
+        except CloudApiError as exc:
             if exc.code == "ResourceInUse":
                 raise RetryAfter(5, "target group still in use by a deleted listener") from None
             raise

@@ -51,6 +51,9 @@ class ToyCloud:
     def snapshot(self) -> Any:
         return {"items": list(self.items)}
 
+    def reset(self) -> None:
+        """Nothing test-only to forget."""
+
     def admin_routes(self) -> Mapping[tuple[str, str], AdminRoute]:
         return {("POST", "seed"): self._seed}
 

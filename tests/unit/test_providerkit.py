@@ -51,6 +51,7 @@ def test_settings_defaults_and_values() -> None:
     [
         ({}, "settings.region: required"),
         ({"region": "  "}, "settings.region: required"),
+        ({"region": "eu-west-1", "mode": " "}, "settings.mode: must not be empty"),
         ({"region": "nowhere"}, "settings.region: 'nowhere' is not valid (eu-west-1)"),
         ({"region": "eu-west-1", "regoin": 1}, "settings: unknown key 'regoin' (known: "),
         ({"region": "eu-west-1", "attempts": 11}, "settings.attempts: must be an integer from 0"),

@@ -1,55 +1,49 @@
 """API errors of the mock (SLB and ECS): one class per error code, with Alibaba's HTTP status.
 
-The response body is Alibaba's ``{"RequestId","HostId","Code","Message"}``;
-the SDK turns it into ``aliyunsdkcore.acs_exception.exceptions.ServerException``.
+Each is a :class:`~lbprovider.mockkit.MockApiError`; the frontend
+(``responses.py``) renders it as Alibaba's ``{"RequestId","HostId","Code","Message"}``
+with ``Content-Type: application/json;charset=utf-8``, which the SDK turns into
+``aliyunsdkcore.acs_exception.exceptions.ServerException``.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from lbprovider.mockkit import MockApiError
 
 
-class SlbError(Exception):
-    """A failed SLB API call; subclasses fix ``code`` and ``status``."""
-
-    code: ClassVar[str] = "InternalError"
-    status: ClassVar[int] = 500
-    default_message: ClassVar[str] = "The request processing has failed due to some unknown error."
-
-    def __init__(self, message: str | None = None) -> None:
-        self.message = message or self.default_message
-        super().__init__(f"{self.code}: {self.message}")
-
-
-class InternalError(SlbError):
+class InternalError(MockApiError):
     """An unexpected failure (500)."""
 
+    code = "InternalError"
+    status = 500
+    message = "The request processing has failed due to some unknown error."
 
-class ServiceUnavailable(SlbError):
+
+class ServiceUnavailable(MockApiError):
     """A temporary server failure (503), used by fault injection."""
 
     code = "ServiceUnavailable"
     status = 503
-    default_message = "The request has failed due to a temporary failure of the server."
+    message = "The request has failed due to a temporary failure of the server."
 
 
-class ThrottlingUser(SlbError):
+class ThrottlingUser(MockApiError):
     """User flow control (400 on SLB)."""
 
     code = "Throttling.User"
     status = 400
-    default_message = "Request was denied due to user flow control."
+    message = "Request was denied due to user flow control."
 
 
-class Throttling(SlbError):
+class Throttling(MockApiError):
     """API flow control; SLB answers 503 for it."""
 
     code = "Throttling"
     status = 503
-    default_message = "Request was denied due to request throttling."
+    message = "Request was denied due to request throttling."
 
 
-class SignatureDoesNotMatch(SlbError):
+class SignatureDoesNotMatch(MockApiError):
     """The HMAC-SHA1 signature is wrong.
 
     The message ends with ``:<string to sign>`` like Alibaba's: the SDK compares it
@@ -58,50 +52,50 @@ class SignatureDoesNotMatch(SlbError):
 
     code = "SignatureDoesNotMatch"
     status = 400
-    default_message = "Specified signature is not matched with our calculation."
+    message = "Specified signature is not matched with our calculation."
 
 
-class InvalidAccessKeyIdNotFound(SlbError):
+class InvalidAccessKeyIdNotFound(MockApiError):
     """The AccessKeyId is unknown."""
 
     code = "InvalidAccessKeyId.NotFound"
     status = 404
-    default_message = "Specified access key is not found."
+    message = "Specified access key is not found."
 
 
-class InvalidTimeStampExpired(SlbError):
+class InvalidTimeStampExpired(MockApiError):
     """The Timestamp is more than 15 minutes away from the server clock."""
 
     code = "InvalidTimeStamp.Expired"
     status = 400
-    default_message = "Specified time stamp or date value is expired."
+    message = "Specified time stamp or date value is expired."
 
 
-class InvalidTimeStampFormat(SlbError):
+class InvalidTimeStampFormat(MockApiError):
     """The Timestamp is not ``YYYY-MM-DDThh:mm:ssZ``."""
 
     code = "InvalidTimeStamp.Format"
     status = 400
-    default_message = "Specified time stamp or date value is not well formatted."
+    message = "Specified time stamp or date value is not well formatted."
 
 
-class SignatureNonceUsed(SlbError):
+class SignatureNonceUsed(MockApiError):
     """The SignatureNonce was already used (a replay)."""
 
     code = "SignatureNonceUsed"
     status = 400
-    default_message = "Specified signature nonce was used already."
+    message = "Specified signature nonce was used already."
 
 
-class IncompleteSignature(SlbError):
+class IncompleteSignature(MockApiError):
     """A signature parameter is missing or unsupported."""
 
     code = "IncompleteSignature"
     status = 400
-    default_message = "The request signature does not conform to Aliyun standards."
+    message = "The request signature does not conform to Aliyun standards."
 
 
-class MissingParameter(SlbError):
+class MissingParameter(MockApiError):
     """A mandatory parameter is absent."""
 
     code = "MissingParameter"
@@ -114,127 +108,137 @@ class MissingParameter(SlbError):
         )
 
 
-class InvalidParameter(SlbError):
+class InvalidParameter(MockApiError):
     """A parameter is malformed or refers to something that does not exist."""
 
     code = "InvalidParameter"
     status = 400
-    default_message = "The specified parameter is not valid."
+    message = "The specified parameter is not valid."
 
 
-class InvalidVersion(SlbError):
+class InvalidVersion(MockApiError):
     """The API Version is neither SLB's 2014-05-15 nor ECS's 2014-05-26."""
 
     code = "InvalidVersion"
     status = 400
-    default_message = "Specified parameter Version is not valid."
+    message = "Specified parameter Version is not valid."
 
 
-class InvalidActionNotFound(SlbError):
+class InvalidActionNotFound(MockApiError):
     """The Action is not an SLB API (or not one the mock implements)."""
 
     code = "InvalidAction.NotFound"
     status = 404
-    default_message = "Specified api is not found, please check your url and method."
+    message = "Specified api is not found, please check your url and method."
 
 
-class InvalidLoadBalancerIdNotFound(SlbError):
+class InvalidLoadBalancerIdNotFound(MockApiError):
     """No load balancer with that id."""
 
     code = "InvalidLoadBalancerId.NotFound"
     status = 400
-    default_message = "The specified LoadBalancerId does not exist."
+    message = "The specified LoadBalancerId does not exist."
 
 
-class VServerGroupNotFound(SlbError):
+class VServerGroupNotFound(MockApiError):
     """No VServerGroup with that id (SLB reports it as an InvalidParameter)."""
 
     code = "InvalidParameter.VServerGroupId"
     status = 400
-    default_message = "The specified VServerGroupId does not exist."
+    message = "The specified VServerGroupId does not exist."
 
 
-class ListenerNotFound(SlbError):
+class ListenerNotFound(MockApiError):
     """No listener on that port and protocol."""
 
     code = "InvalidParameter.ListenerNotExist"
     status = 400
-    default_message = "The specified resource does not exist."
+    message = "The specified resource does not exist."
 
 
-class ListenerAlreadyExists(SlbError):
+class ListenerAlreadyExists(MockApiError):
     """A listener already uses that port for that protocol."""
 
     code = "ListenerAlreadyExists"
     status = 400
-    default_message = "The listener already exists."
+    message = "The listener already exists."
 
 
-class RspoolVipExist(SlbError):
+class RspoolVipExist(MockApiError):
     """A VServerGroup still used by a listener cannot be deleted."""
 
     code = "RspoolVipExist"
     status = 400
-    default_message = "There are vips associating with this vServer group."
+    message = "There are vips associating with this vServer group."
 
 
-class BackendServerNotExist(SlbError):
+class BackendServerNotExist(MockApiError):
     """A backend ServerId is not a known ECS instance or ENI of the VPC."""
 
     code = "InvalidBackendServers.ServerIdNotExist"
     status = 400
-    default_message = "The specified backend server does not exist."
+    message = "The specified backend server does not exist."
 
 
-class VSwitchIdNotFound(SlbError):
+class VSwitchIdNotFound(MockApiError):
     """The VSwitchId is unknown, or missing for an intranet load balancer."""
 
     code = "InvalidVSwitchId.NotFound"
     status = 400
-    default_message = "The specified VSwitchId does not exist."
+    message = "The specified VSwitchId does not exist."
 
 
-class VpcIdNotFound(SlbError):
+class VpcIdNotFound(MockApiError):
     """The VpcId is unknown."""
 
     code = "InvalidVpcId.NotFound"
     status = 400
-    default_message = "The specified VpcId does not exist."
+    message = "The specified VpcId does not exist."
 
 
-class InvalidAddress(SlbError):
+class InvalidAddress(MockApiError):
     """The requested Address is not inside the vSwitch CIDR."""
 
     code = "InvalidParameter.Address"
     status = 400
-    default_message = "The specified Address is not in the CIDR block of the vSwitch."
+    message = "The specified Address is not in the CIDR block of the vSwitch."
 
 
-class AddressAlreadyUsed(SlbError):
+class AddressAlreadyUsed(MockApiError):
     """The requested Address is already taken."""
 
     code = "InvalidIpAddress.AlreadyUsed"
     status = 400
-    default_message = "The specified Address is already used."
+    message = "The specified Address is already used."
 
 
-class DeleteProtectionEnabled(SlbError):
+class DeleteProtectionEnabled(MockApiError):
     """DeleteLoadBalancer refused while deletion protection is on."""
 
     code = "OperationDenied.LoadBalancerDeleteProtection"
     status = 400
-    default_message = "The load balancer cannot be deleted while its deletion protection is on."
+    message = "The load balancer cannot be deleted while its deletion protection is on."
 
 
-class BackendServerDuplicated(SlbError):
+class BackendServerDuplicated(MockApiError):
     """The same (server, port) twice in one group."""
 
     code = "BackendServer.Duplicated"
     status = 400
-    default_message = "The backend server with the same port already exists in the group."
+    message = "The backend server with the same port already exists in the group."
 
 
-#: Codes an admin fault may inject, by name.
-FAULTS: dict[str, type[SlbError]] = {
-    cls.code: cls for cls in (Throttling, ThrottlingUser, ServiceUnavailable, InternalError)
-}
+def _all_errors() -> dict[str, type[MockApiError]]:
+    found: dict[str, type[MockApiError]] = {}
+    for value in list(globals().values()):
+        if (
+            isinstance(value, type)
+            and issubclass(value, MockApiError)
+            and value is not MockApiError
+        ):
+            found[value.code] = value
+    return found
+
+
+BY_CODE: dict[str, type[MockApiError]] = _all_errors()
+"""Error class by Alibaba code: tests inject faults with the status the cloud uses."""

@@ -1,59 +1,32 @@
-"""State and rules of the mock: request authentication, SLB objects and the ECS ENIs behind them.
+"""State and rules of the mock: the account, SLB objects and the ECS ENIs behind them.
 
 Everything is guarded by one lock.  The rules are the ones a real SLB enforces
-and a provider can trip over: RPC HMAC-SHA1 signatures, timestamp skew, nonce
-reuse, listener ports unique per protocol, NotFound codes, backends that must
-exist (an ``eni`` backend names the ENI that holds its ``ServerIp``), intranet
-needing a vSwitch, deletion protection.  ECS is modelled only as far as SLB
+and a provider can trip over: listener ports unique per protocol, NotFound
+codes, backends that must exist (an ``eni`` backend names the ENI that holds
+its ``ServerIp``), intranet needing a vSwitch, deletion protection.  Signatures
+are ``auth.py``'s; counters, faults, latency and the clock are the mock-cloud
+kit's (``lbprovider.mockkit``).  ECS is modelled only as far as SLB
 backends need it: instances, each with a primary ENI, and secondary ENIs
 holding Pod IPs (as Terway makes them), read through ``DescribeNetworkInterfaces``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import ipaddress
 import json
 import random
 import string
 import threading
-import time
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
+from lbprovider.mockkit import MockClock
 from lbprovider_alibaba.mock import exceptions as exc
 
 API_VERSION = "2014-05-15"  # SLB
 ECS_API_VERSION = "2014-05-26"
-MAX_SKEW = timedelta(minutes=15)
-READ_PREFIXES = ("Describe", "List")
-
-
-def percent_encode(value: str) -> str:
-    """RFC 3986 encoding as the RPC signature wants it (``~`` kept, space as %20)."""
-    return quote(value, safe="~")
-
-
-def string_to_sign(method: str, params: Mapping[str, str]) -> str:
-    """The RPC string to sign over every parameter except ``Signature``."""
-    canonical = "&".join(
-        f"{percent_encode(key)}={percent_encode(params[key])}"
-        for key in sorted(params)
-        if key != "Signature"
-    )
-    return f"{method.upper()}&{percent_encode('/')}&{percent_encode(canonical)}"
-
-
-def sign(secret: str, text: str) -> str:
-    """Base64 HMAC-SHA1 keyed with ``secret + "&"``."""
-    digest = hmac.new(f"{secret}&".encode(), text.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
 
 
 def _rand(prefix: str, length: int = 20) -> str:
@@ -128,18 +101,6 @@ class LoadBalancer:
     @property
     def network_type(self) -> str:
         return "vpc" if self.vpc_id else "classic"
-
-
-@dataclass(slots=True, kw_only=True)
-class Fault:
-    """An injected failure for the next ``count`` matching calls."""
-
-    code: str
-    count: int = 1
-    actions: frozenset[str] = frozenset()
-
-    def matches(self, action: str) -> bool:
-        return not self.actions or action in self.actions
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,7 +227,7 @@ _ALIASES = {"healthCheckInterval": "HealthCheckInterval"}
 
 
 class SlbBackend:
-    """The whole mock region: accounts, VPC, ECS instances, SLB objects, faults, counters."""
+    """The whole mock region: the account, VPC, ECS instances and SLB objects."""
 
     def __init__(
         self,
@@ -278,7 +239,7 @@ class SlbBackend:
         vswitch_id: str | None = None,
         vswitch_cidr: str = "10.0.1.0/24",
         instances: int = 2,
-        clock: Callable[[], datetime] | None = None,
+        clock: MockClock | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.region = region
@@ -287,7 +248,7 @@ class SlbBackend:
         self.vpc_cidr = ipaddress.ip_network(vpc_cidr)
         self.vswitches = {vswitch_id or _rand("vsw-"): ipaddress.ip_network(vswitch_cidr)}
         hosts = list(ipaddress.ip_network(vswitch_cidr).hosts())
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.clock = clock if clock is not None else MockClock()
         self.instances: dict[str, Instance] = {}
         self.enis: dict[str, NetworkInterface] = {}
         for n in range(instances):
@@ -300,17 +261,12 @@ class SlbBackend:
                 primary_ip=str(hosts[9 + n]),
                 instance_id=instance_id,
                 type="Primary",
-                created=self._now(),
+                created=self._stamp(),
             )
             self.enis[primary.id] = primary
         self.load_balancers: dict[str, LoadBalancer] = {}
         self.vserver_groups: dict[str, VServerGroup] = {}
-        self.nonces: dict[str, datetime] = {}
         self.client_tokens: dict[str, str] = {}
-        self.faults: list[Fault] = []
-        self.latency = 0.0
-        self.reads: Counter[str] = Counter()
-        self.writes: Counter[str] = Counter()
         self._public_next = 1
 
     # -- test helpers --------------------------------------------------------------------
@@ -318,8 +274,8 @@ class SlbBackend:
     def vswitch_id(self) -> str:
         return next(iter(self.vswitches))
 
-    def _now(self) -> str:
-        return self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    def _stamp(self, fmt: str = "%Y-%m-%dT%H:%M:%SZ") -> str:
+        return datetime.fromtimestamp(self.clock.now(), UTC).strftime(fmt)
 
     def _used_ips(self) -> set[str]:
         with self.lock:
@@ -376,7 +332,7 @@ class SlbBackend:
                 primary_ip=primary_ip,
                 secondary_ips=wanted,
                 instance_id=owner,
-                created=self._now(),
+                created=self._stamp(),
             )
             self.enis[eni.id] = eni
             return eni
@@ -401,26 +357,6 @@ class SlbBackend:
             if eni is None or eni.type == "Primary":
                 raise ValueError(f"no secondary ENI {eni_id}")
             del self.enis[eni_id]
-
-    def inject_fault(self, code: str, *, count: int = 1, actions: tuple[str, ...] = ()) -> None:
-        """Fail the next ``count`` calls (of ``actions``, or any) with error ``code``."""
-        if code not in exc.FAULTS:
-            raise ValueError(f"unknown fault code {code!r}; known: {sorted(exc.FAULTS)}")
-        with self.lock:
-            self.faults.append(Fault(code=code, count=count, actions=frozenset(actions)))
-
-    def reset_counts(self) -> None:
-        with self.lock:
-            self.reads.clear()
-            self.writes.clear()
-
-    def write_count(self) -> int:
-        with self.lock:
-            return sum(self.writes.values())
-
-    def read_count(self) -> int:
-        with self.lock:
-            return sum(self.reads.values())
 
     def resources(self) -> dict[str, int]:
         with self.lock:
@@ -451,59 +387,7 @@ class SlbBackend:
                     for g in self.vserver_groups.values()
                 ],
                 "network_interfaces": [eni.to_api(self.region) for eni in self.enis.values()],
-                "counts": {"reads": dict(self.reads), "writes": dict(self.writes)},
             }
-
-    # -- authentication ------------------------------------------------------------------
-    def authenticate(self, method: str, params: Mapping[str, str]) -> None:
-        """Check an RPC request's signature parameters like the real gateway does."""
-        for name in ("AccessKeyId", "Signature", "SignatureNonce", "Timestamp"):
-            if not params.get(name):
-                raise exc.MissingParameter(name)
-        if (
-            params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1"
-            or params.get("SignatureVersion", "1.0") != "1.0"
-        ):
-            raise exc.IncompleteSignature()
-        secret = self.credentials.get(params["AccessKeyId"])
-        if secret is None:
-            raise exc.InvalidAccessKeyIdNotFound()
-        try:
-            stamp = datetime.strptime(params["Timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        except ValueError as error:
-            raise exc.InvalidTimeStampFormat() from error
-        now = self.clock()
-        if abs(now - stamp) > MAX_SKEW:
-            raise exc.InvalidTimeStampExpired()
-        expected_text = string_to_sign(method, params)
-        if not hmac.compare_digest(sign(secret, expected_text), params["Signature"]):
-            raise exc.SignatureDoesNotMatch(
-                "Specified signature is not matched with our calculation. "
-                f"server string to sign is:{expected_text}"
-            )
-        with self.lock:
-            # Nonces only need remembering while their timestamp is acceptable.
-            for nonce, seen in list(self.nonces.items()):
-                if abs(now - seen) > 2 * MAX_SKEW:
-                    del self.nonces[nonce]
-            if params["SignatureNonce"] in self.nonces:
-                raise exc.SignatureNonceUsed()
-            self.nonces[params["SignatureNonce"]] = now
-
-    def before_action(self, action: str, params: Mapping[str, str]) -> None:
-        """Counters, latency and injected faults for one authenticated, routed call."""
-        with self.lock:
-            (self.reads if action.startswith(READ_PREFIXES) else self.writes)[action] += 1
-            latency = self.latency
-            fault = next((f for f in self.faults if f.matches(action)), None)
-            if fault is not None:
-                fault.count -= 1
-                if fault.count <= 0:
-                    self.faults.remove(fault)
-        if latency:
-            time.sleep(latency)
-        if fault is not None:
-            raise exc.FAULTS[fault.code]()
 
     # -- lookups -------------------------------------------------------------------------
     def _lb(self, lb_id: str) -> LoadBalancer:
@@ -579,7 +463,7 @@ class SlbBackend:
                 vpc_id=self.vpc_id if vswitch_id else vpc_id,
                 vswitch_id=vswitch_id,
                 spec=spec,
-                created=self.clock().strftime("%Y-%m-%dT%H:%MZ"),
+                created=self._stamp("%Y-%m-%dT%H:%MZ"),
                 delete_protection=delete_protection,
                 tags=dict(tags),
             )

@@ -1,18 +1,27 @@
-"""Thin parameter parsing: one function per action, from flat RPC parameters to model calls.
+"""Thin parameter parsing, one function per action, and the frontend the kit's server runs.
 
 SLB (2014-05-15) and the ECS call SLB backends need (2014-05-26) share the
-server: ``dispatch`` routes by ``Version`` then ``Action``.  Each handler
-returns the JSON body (without ``RequestId``, which the server adds).
+endpoint: :class:`AlibabaFrontend` routes by ``Version`` then ``Action``,
+checks the signature (``auth.py``) and renders replies and errors the way
+Alibaba does (HTTP status, ``application/json;charset=utf-8``, ``RequestId``
+and ``HostId``).  Each handler returns the JSON body without ``RequestId``.
+Counters, faults, latency, the clock and the shared admin routes are
+:class:`lbprovider.mockkit.MockServer`'s; only the ENI admin routes are ours.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
+from lbprovider.mockkit import HttpRequest, HttpResponse, MockApiError
+from lbprovider.mockkit.server import AdminRoute
 from lbprovider_alibaba.mock import exceptions as exc
+from lbprovider_alibaba.mock.auth import SignatureCheck
 from lbprovider_alibaba.mock.models import (
     API_VERSION,
     ECS_API_VERSION,
@@ -357,15 +366,96 @@ ACTIONS: dict[str, Handler] = {
 PRODUCTS: dict[str, dict[str, Handler]] = {API_VERSION: ACTIONS, ECS_API_VERSION: ECS_ACTIONS}
 
 
-def dispatch(backend: SlbBackend, method: str, params: Params) -> dict[str, Any]:
-    """Authenticate, route by Version and Action, count, inject faults, then run the action."""
-    backend.authenticate(method, params)
-    actions = PRODUCTS.get(params.get("Version", ""))
-    if actions is None:
-        raise exc.InvalidVersion()
-    action = params.get("Action", "")
-    handler = actions.get(action)
-    if handler is None:
-        raise exc.InvalidActionNotFound()
-    backend.before_action(action, params)
-    return handler(backend, params)
+HOST_ID = "slb.aliyuncs.com"
+ECS_HOST_ID = "ecs.aliyuncs.com"
+CONTENT_TYPE = "application/json;charset=utf-8"
+
+
+def request_params(request: HttpRequest) -> dict[str, str]:
+    """The RPC parameters: the query string, plus a form body when there is one."""
+    params = dict(parse_qsl(request.query, keep_blank_values=True))
+    content_type = next(
+        (value for name, value in request.headers.items() if name.lower() == "content-type"), ""
+    )
+    if request.body and "application/x-www-form-urlencoded" in content_type:
+        params.update(parse_qsl(request.body.decode(), keep_blank_values=True))
+    return params
+
+
+def _reply(status: int, body: Mapping[str, Any]) -> HttpResponse:
+    return HttpResponse(
+        status=status, body=json.dumps(body).encode(), headers={"Content-Type": CONTENT_TYPE}
+    )
+
+
+def _request_id() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+class AlibabaFrontend:
+    """Alibaba's RPC wire protocol over one :class:`SlbBackend` (a ``CloudFrontend``)."""
+
+    name = "alibaba"
+
+    def __init__(self, backend: SlbBackend) -> None:
+        self.backend = backend
+        self._signatures = SignatureCheck(credentials=backend.credentials, clock=backend.clock)
+
+    def action_of(self, request: HttpRequest) -> str:
+        # The gateway resolves the API before it checks the signature, so an unknown
+        # version or action is refused (and not counted) whoever signed it.
+        params = request_params(request)
+        if not params.get("Version"):
+            raise exc.MissingParameter("Version")  # a required common parameter
+        actions = PRODUCTS.get(params["Version"])
+        if actions is None:
+            raise exc.InvalidVersion()
+        action = params.get("Action", "")
+        if action not in actions:
+            raise exc.InvalidActionNotFound()
+        return action
+
+    def authenticate(self, request: HttpRequest) -> None:
+        self._signatures.check(request.method, request_params(request))
+
+    def handle(self, action: str, request: HttpRequest) -> HttpResponse:
+        params = request_params(request)
+        reply = PRODUCTS[params["Version"]][action](self.backend, params)
+        return _reply(200, {"RequestId": _request_id(), **reply})
+
+    def render_error(self, action: str, request: HttpRequest, error: MockApiError) -> HttpResponse:
+        ecs = request_params(request).get("Version") == ECS_API_VERSION
+        return _reply(
+            error.status,
+            {
+                "RequestId": _request_id(),
+                "HostId": ECS_HOST_ID if ecs else HOST_ID,
+                "Code": error.code,
+                "Message": error.message,
+                "Recommend": "",
+            },
+        )
+
+    def snapshot(self) -> Any:
+        return self.backend.snapshot()
+
+    def reset(self) -> None:
+        """Nothing test-only to forget: the mock keeps no request log."""
+
+    def admin_routes(self) -> Mapping[tuple[str, str], AdminRoute]:
+        return {("GET", "enis"): self._list_enis, ("POST", "enis"): self._create_eni}
+
+    def _list_enis(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """``GET /_admin/enis``: every ENI, as DescribeNetworkInterfaces shows it."""
+        return {"network_interfaces": self.backend.snapshot()["network_interfaces"]}
+
+    def _create_eni(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /_admin/enis`` ``{"ips": [...], "instance_id": "i-…", "attach": true}``:
+        a Terway-like ENI holding those Pod IPs."""
+        eni = self.backend.create_eni(
+            [str(ip) for ip in payload["ips"]],
+            instance_id=payload.get("instance_id"),
+            attach=bool(payload.get("attach", True)),
+            primary_ip=payload.get("primary_ip"),
+        )
+        return eni.to_api(self.backend.region)

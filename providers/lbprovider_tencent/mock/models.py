@@ -1,37 +1,35 @@
 """State and rules of the mock CLB: load balancers, listeners, targets, async tasks.
 
 ``ClbBackend`` is the whole mock cloud: one region, one seeded VPC and subnet,
-seeded CVM instances, and the CLB objects created through the API.  It also
-verifies TC3-HMAC-SHA256 signatures (with an injectable clock) and carries the
-test-only knobs (fault injection, latency, held or failed tasks, counters).
+seeded CVM instances, the credentials it accepts, and the CLB objects created
+through the API, plus the task knobs only CLB has (held or failed tasks).
+Signatures (``auth``), counters, faults, latency and the clock are the
+mock-cloud kit's.
 
 Writes are asynchronous like the real CLB: a write is validated at once, then
-applied when its task completes (after ``task_delay`` seconds, unless held);
-while a task runs, any other write on the same load balancer fails with
-``FailedOperation.ResourceInOperating``.  Tasks advance lazily, on each call.
+applied when its task completes (``task_delay`` seconds later by the kit's
+injectable clock, unless held); while a task runs, any other write on the
+same load balancer fails with ``FailedOperation.ResourceInOperating``.  Tasks
+advance lazily, on each call, so a test advances the clock instead of sleeping.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
+import itertools
 import random
 import string
 import threading
-import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from lbprovider.mockkit import MockClock
 from lbprovider_tencent.mock import exceptions as exc
 
-SERVICE = "clb"
 API_VERSION = "2018-03-17"
-MAX_SKEW_SECONDS = 300
 TASK_RUNNING, TASK_SUCCEEDED, TASK_FAILED = 2, 0, 1
 LB_CREATING, LB_NORMAL = 0, 1
 PROTOCOLS = ("TCP", "UDP", "TCP_SSL", "HTTP", "HTTPS", "QUIC")
@@ -89,6 +87,8 @@ class LoadBalancerState:
     status: int = LB_CREATING
     listeners: dict[str, ListenerState] = field(default_factory=dict)
     created: str = ""
+    sequence: int = 0
+    """Creation order (``CreateTime`` has whole seconds only)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -123,7 +123,7 @@ class ClbBackend:
         subnet_cidr: str = "10.0.1.0/24",
         credentials: Mapping[str, str] | None = None,
         task_delay: float = 0.3,
-        clock: Callable[[], float] | None = None,
+        clock: MockClock | None = None,
     ) -> None:
         self.region = region
         self.zone = zone or f"{region}-3"
@@ -136,7 +136,7 @@ class ClbBackend:
             or {"AKIDmockTencentClb0000000000000000": "mockSecretKey0000000000000000000"}
         )
         self.task_delay = task_delay
-        self._clock = clock
+        self.clock = clock if clock is not None else MockClock()
         self._lock = threading.RLock()
         self._rng = random.Random(f"{region}/{vpc_id}")
         self.instances: dict[str, Instance] = {}
@@ -152,95 +152,20 @@ class ClbBackend:
         self.tasks: dict[str, Task] = {}
         self._client_tokens: dict[str, tuple[str, str]] = {}
         self._public_ips = iter(ipaddress.ip_network("203.0.113.0/24").hosts())
-        # Test-only knobs.
+        self._sequence = itertools.count(1)
+        # Task knobs (the admin route ``/_admin/tasks``).
         self.hold_tasks = False
         self._fail_next_tasks = 0
-        self._faults: list[tuple[str, str | None]] = []
-        self.latency = 0.0
-        self.content_type = "application/json"
-        self.calls: Counter[str] = Counter()
-        self.write_calls = 0
-        self.read_calls = 0
 
     @property
     def lock(self) -> threading.RLock:
         """The state lock (re-entrant): hold it while reading objects returned by describes."""
         return self._lock
 
-    # ---- clock and signatures -------------------------------------------------
+    def _stamp(self) -> str:
+        return datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%d %H:%M:%S")
 
-    def now(self) -> float:
-        """Wall-clock seconds used for signature expiry (pinned by tests)."""
-        return self._clock() if self._clock is not None else time.time()
-
-    def set_clock(self, fixed: float | None) -> None:
-        """Pin the signature clock to ``fixed`` (None: real time again)."""
-        with self._lock:
-            self._clock = None if fixed is None else (lambda: fixed)
-
-    def verify_signature(self, method: str, headers: Mapping[str, str], body: bytes) -> None:
-        """Check a TC3-HMAC-SHA256 request; raises the error the real API would."""
-        lower = {name.lower(): value for name, value in headers.items()}
-        auth = lower.get("authorization", "")
-        algorithm, _, rest = auth.partition(" ")
-        if algorithm != "TC3-HMAC-SHA256":
-            raise exc.InvalidAuthorizationError()
-        parts: dict[str, str] = {}
-        for item in rest.split(","):
-            key, sep, value = item.strip().partition("=")
-            if sep:
-                parts[key] = value
-        try:
-            secret_id, date, service, terminator = parts["Credential"].split("/")
-            signed_headers = parts["SignedHeaders"]
-            signature = parts["Signature"]
-            timestamp = int(lower["x-tc-timestamp"])
-        except (KeyError, ValueError) as error:
-            raise exc.InvalidAuthorizationError() from error
-        if terminator != "tc3_request" or service != SERVICE:
-            raise exc.InvalidAuthorizationError("credential scope must be <date>/clb/tc3_request")
-        if abs(self.now() - timestamp) > MAX_SKEW_SECONDS:
-            raise exc.SignatureExpireError()
-        secret_key = self.credentials.get(secret_id)
-        if secret_key is None:
-            raise exc.SecretIdNotFoundError()
-        if datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d") != date:
-            raise exc.SignatureFailureError("credential scope date does not match X-TC-Timestamp")
-        names = signed_headers.split(";")
-        if "content-type" not in names or "host" not in names:
-            raise exc.SignatureFailureError("content-type and host must be signed")
-        canonical_headers = "".join(f"{name}:{lower.get(name, '').strip()}\n" for name in names)
-        canonical_request = "\n".join(
-            (
-                method,
-                "/",
-                "",
-                canonical_headers,
-                signed_headers,
-                hashlib.sha256(body).hexdigest(),
-            )
-        )
-        string_to_sign = "\n".join(
-            (
-                "TC3-HMAC-SHA256",
-                str(timestamp),
-                f"{date}/{service}/tc3_request",
-                hashlib.sha256(canonical_request.encode()).hexdigest(),
-            )
-        )
-        signing_key = f"TC3{secret_key}".encode()
-        for part in (date, service, "tc3_request"):
-            signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
-        expected = hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
-            raise exc.SignatureFailureError()
-
-    # ---- test-only knobs ------------------------------------------------------
-
-    def inject_fault(self, code: str, *, count: int = 1, action: str | None = None) -> None:
-        """Answer the next ``count`` calls (of ``action``, or any) with error ``code``."""
-        with self._lock:
-            self._faults.extend([(code, action)] * count)
+    # ---- task knobs -------------------------------------------------------------
 
     def fail_next_tasks(self, count: int = 1) -> None:
         """The next ``count`` tasks to complete fail (their change is not applied)."""
@@ -252,36 +177,9 @@ class ClbBackend:
         with self._lock:
             self.hold_tasks = hold
             if not hold:
-                now = time.monotonic()
+                now = self.clock.now()
                 for task in self.tasks.values():
                     task.done_at = min(task.done_at, now)
-
-    def record_call(self, action: str) -> None:
-        """Count an authenticated call, then raise any injected fault for it."""
-        with self._lock:
-            self.calls[action] += 1
-            if action.startswith("Describe"):
-                self.read_calls += 1
-            else:
-                self.write_calls += 1
-            for index, (code, only) in enumerate(self._faults):
-                if only is None or only == action:
-                    del self._faults[index]
-                    raise exc.error_for(code)
-
-    def reset_counters(self) -> None:
-        with self._lock:
-            self.calls.clear()
-            self.write_calls = 0
-            self.read_calls = 0
-
-    def counters(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "write_calls": self.write_calls,
-                "read_calls": self.read_calls,
-                "calls": dict(self.calls),
-            }
 
     def resources(self) -> dict[str, int]:
         with self._lock:
@@ -342,7 +240,7 @@ class ClbBackend:
     def _advance_tasks(self) -> None:
         if self.hold_tasks:
             return
-        now = time.monotonic()
+        now = self.clock.now()
         for task in self.tasks.values():
             if task.status != TASK_RUNNING or task.done_at > now:
                 continue
@@ -366,7 +264,7 @@ class ClbBackend:
         self.tasks[task_id] = Task(
             task_id=task_id,
             lb_ids=lb_ids,
-            done_at=time.monotonic() + self.task_delay,
+            done_at=self.clock.now() + self.task_delay,
             apply=apply,
             on_failure=on_failure,
         )
@@ -473,7 +371,8 @@ class ClbBackend:
                 subnet_id=subnet_id or "",
                 vips=vips,
                 tags=dict(tags),
-                created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                created=self._stamp(),
+                sequence=next(self._sequence),
             )
             self.load_balancers[lb_id] = lb
 
@@ -504,6 +403,8 @@ class ClbBackend:
                 vips=vips,
                 tags={},
                 status=LB_NORMAL,
+                created=self._stamp(),
+                sequence=next(self._sequence),
             )
             return lb_id
 
@@ -523,7 +424,10 @@ class ClbBackend:
         tag_filters: dict[str, list[str]],
         offset: int,
         limit: int,
+        newest_first: bool = True,
     ) -> tuple[int, list[LoadBalancerState]]:
+        """Matching CLBs by creation time, newest first unless told otherwise (as CLB
+        does: ``OrderType`` defaults to 1, descending)."""
         with self._lock:
             self._advance_tasks()
             found = [
@@ -532,7 +436,7 @@ class ClbBackend:
                 if (not lb_ids or lb.lb_id in lb_ids)
                 and all(lb.tags.get(key) in values for key, values in tag_filters.items())
             ]
-            found.sort(key=lambda lb: lb.created + lb.lb_id)
+            found.sort(key=lambda lb: lb.sequence, reverse=newest_first)
             return len(found), found[offset : offset + limit]
 
     def delete_load_balancers(self, lb_ids: list[str]) -> str:
@@ -601,7 +505,7 @@ class ClbBackend:
                     protocol=protocol,
                     session_expire_time=session_expire_time,
                     health_check=dict(health_check),
-                    created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                    created=self._stamp(),
                 )
                 for index, port in enumerate(ports)
             ]
@@ -697,22 +601,14 @@ class ClbBackend:
                 raise exc.InvalidParameterValueError("Weight must be in [0, 100]")
 
     def register_targets(self, lb_id: str, listener_id: str, targets: list[TargetState]) -> str:
-        with self._lock:
-            self._advance_tasks()
-            lb = self._writable_lb(lb_id)
-            listener = self._listener(lb, listener_id)
-            self._validate_targets(targets)
-            existing = {target.key for target in listener.targets}
-            for target in targets:
-                if target.key in existing:
-                    raise exc.InvalidParameterError(f"target {target.key} is already registered")
-
-            def done() -> None:
-                listener.targets.extend(targets)
-
-            return self._start_task((lb_id,), done)
+        return self._change_targets(lb_id, listener_id, targets, register=True)
 
     def deregister_targets(self, lb_id: str, listener_id: str, targets: list[TargetState]) -> str:
+        return self._change_targets(lb_id, listener_id, targets, register=False)
+
+    def _change_targets(
+        self, lb_id: str, listener_id: str, targets: list[TargetState], *, register: bool
+    ) -> str:
         with self._lock:
             self._advance_tasks()
             lb = self._writable_lb(lb_id)
@@ -720,12 +616,16 @@ class ClbBackend:
             self._validate_targets(targets)
             existing = {target.key for target in listener.targets}
             for target in targets:
-                if target.key not in existing:
-                    raise exc.InvalidParameterError(f"target {target.key} is not registered")
-            gone = {target.key for target in targets}
+                if (target.key in existing) == register:
+                    state = "already" if register else "not"
+                    raise exc.InvalidParameterError(f"target {target.key} is {state} registered")
+            changed = {target.key for target in targets}
 
             def done() -> None:
-                listener.targets[:] = [t for t in listener.targets if t.key not in gone]
+                if register:
+                    listener.targets.extend(targets)
+                else:
+                    listener.targets[:] = [t for t in listener.targets if t.key not in changed]
 
             return self._start_task((lb_id,), done)
 

@@ -1,9 +1,11 @@
 """Thin request parsing and response rendering for the mock CLB (moto style).
 
-``ClbResponse.handle`` takes one HTTP request (method, headers, body), checks
-the signature and the common headers, dispatches ``X-TC-Action`` to the
-backend and renders Tencent's ``{"Response": {...}}`` envelope.  Errors are
-HTTP 200 with ``Response.Error``; the ``Content-Type`` is exactly
+:class:`ClbFrontend` is the mock CLB's :class:`lbprovider.mockkit.CloudFrontend`:
+the kit's server runs the pipeline (admin routes, counters, faults, latency);
+this names the action (``X-TC-Action``), checks the TC3 signature (``auth``)
+and the common headers, parses the JSON parameters for the backend and renders
+Tencent's ``{"Response": {...}}`` envelope.  Errors, injected faults included,
+are HTTP 200 with ``Response.Error``; the ``Content-Type`` is exactly
 ``application/json`` because the SDK ignores an error body otherwise.
 """
 
@@ -14,7 +16,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from lbprovider.mockkit import HttpRequest, HttpResponse, MockApiError
+from lbprovider.mockkit.server import AdminRoute
 from lbprovider_tencent.mock import exceptions as exc
+from lbprovider_tencent.mock.auth import verify_tc3
 from lbprovider_tencent.mock.models import (
     API_VERSION,
     ClbBackend,
@@ -22,6 +27,8 @@ from lbprovider_tencent.mock.models import (
     LoadBalancerState,
     TargetState,
 )
+
+JSON = "application/json"
 
 Params = dict[str, Any]
 
@@ -79,6 +86,15 @@ def _targets(params: Params) -> list[TargetState]:
             )
         )
     return targets
+
+
+def _listener_targets(params: Params) -> tuple[str, str, list[TargetState]]:
+    """``(LoadBalancerId, ListenerId, Targets)`` of a (De)RegisterTargets call."""
+    return (
+        _str(params, "LoadBalancerId", required=True) or "",
+        _str(params, "ListenerId", required=True) or "",
+        _targets(params),
+    )
 
 
 def _render_lb(lb: LoadBalancerState) -> Params:
@@ -143,11 +159,15 @@ def _render_backends(backend: ClbBackend, listener: ListenerState) -> Params:
     }
 
 
-class ClbResponse:
-    """Dispatches signed CLB API calls to a :class:`ClbBackend`."""
+class ClbFrontend:
+    """The mock CLB's wire protocol over a :class:`ClbBackend` (the kit's CloudFrontend)."""
+
+    name = "tencent"
 
     def __init__(self, backend: ClbBackend) -> None:
         self.backend = backend
+        self.content_type = JSON
+        """The replies' Content-Type; a test bends it to show the SDK's trap (DESIGN §5)."""
         self._actions: dict[str, Callable[[Params], Params]] = {
             "CreateLoadBalancer": self.create_load_balancer,
             "DescribeLoadBalancers": self.describe_load_balancers,
@@ -163,46 +183,85 @@ class ClbResponse:
             "DescribeTaskStatus": self.describe_task_status,
         }
 
-    def handle(
-        self, method: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        """One API call: (status, headers, body)."""
-        request_id = str(uuid.uuid4())
+    # ---- the CloudFrontend protocol ----------------------------------------------------
+
+    def action_of(self, request: HttpRequest) -> str:
+        lower = {name.lower(): value for name, value in request.headers.items()}
+        return lower.get("x-tc-action", "")
+
+    def authenticate(self, request: HttpRequest) -> None:
+        """Signature, API version, region and action: all refused before any work."""
+        if request.method != "POST":
+            raise exc.InvalidParameterError("only POST with a JSON body is supported")
+        verify_tc3(
+            method=request.method,
+            headers=request.headers,
+            body=request.body,
+            credentials=self.backend.credentials,
+            now=self.backend.clock.now(),
+        )
+        lower = {name.lower(): value for name, value in request.headers.items()}
+        if lower.get("x-tc-version") != API_VERSION:
+            raise exc.UnsupportedVersionError()
+        if lower.get("x-tc-region") != self.backend.region:
+            raise exc.UnsupportedRegionError(
+                f"region {lower.get('x-tc-region')!r} is not served here "
+                f"(this mock serves {self.backend.region})"
+            )
+        action = lower.get("x-tc-action", "")
+        if action not in self._actions:
+            raise exc.InvalidActionError(f"action {action!r} is not supported by this mock")
+
+    def handle(self, action: str, request: HttpRequest) -> HttpResponse:
         try:
-            if method != "POST":
-                raise exc.InvalidParameterError("only POST with a JSON body is supported")
-            self.backend.verify_signature(method, headers, body)
-            lower = {name.lower(): value for name, value in headers.items()}
-            if lower.get("x-tc-version") != API_VERSION:
-                raise exc.UnsupportedVersionError()
-            if lower.get("x-tc-region") != self.backend.region:
-                raise exc.UnsupportedRegionError(
-                    f"region {lower.get('x-tc-region')!r} is not served here "
-                    f"(this mock serves {self.backend.region})"
-                )
-            action = lower.get("x-tc-action", "")
-            handler = self._actions.get(action)
-            if handler is None:
-                raise exc.InvalidActionError(f"action {action!r} is not supported by this mock")
-            self.backend.record_call(action)
-            try:
-                params = json.loads(body or b"{}")
-            except ValueError as error:
-                raise exc.InvalidParameterFormatError("the body is not JSON") from error
-            if not isinstance(params, dict):
-                raise exc.InvalidParameterFormatError("the body must be a JSON object")
-            result = handler(params)
-            result["RequestId"] = result.get("RequestId", request_id)
-            payload: Params = {"Response": result}
-        except exc.ClbError as error:
-            payload = {
-                "Response": {
-                    "Error": {"Code": error.code, "Message": error.message},
-                    "RequestId": request_id,
-                }
-            }
-        data = json.dumps(payload).encode()
-        return 200, {"Content-Type": self.backend.content_type}, data
+            params = json.loads(request.body or b"{}")
+        except ValueError as error:
+            raise exc.InvalidParameterFormatError("the body is not JSON") from error
+        if not isinstance(params, dict):
+            raise exc.InvalidParameterFormatError("the body must be a JSON object")
+        result = self._actions[action](params)
+        result.setdefault("RequestId", str(uuid.uuid4()))
+        return self._reply({"Response": result})
+
+    def render_error(self, action: str, request: HttpRequest, error: MockApiError) -> HttpResponse:
+        # CLB answers every API error (and we every injected fault) as HTTP 200.
+        error_body = {"Code": error.code, "Message": error.message}
+        return self._reply({"Response": {"Error": error_body, "RequestId": str(uuid.uuid4())}})
+
+    def snapshot(self) -> Any:
+        return self.backend.snapshot()
+
+    def reset(self) -> None:
+        """Nothing test-only to forget: the mock keeps no request log."""
+
+    def admin_routes(self) -> Mapping[tuple[str, str], AdminRoute]:
+        return {("POST", "tasks"): self._tasks, ("GET", "resources"): self._resources}
+
+    def _reply(self, payload: Params) -> HttpResponse:
+        return HttpResponse(
+            status=200,
+            body=json.dumps(payload).encode(),
+            headers={"Content-Type": self.content_type},
+        )
+
+    # ---- CLB-only admin routes ---------------------------------------------------------
+
+    def _tasks(self, payload: Mapping[str, Any]) -> Any:
+        """``{"hold": bool, "fail_next": n, "delay": seconds}``: the async task knobs."""
+        unknown = sorted(set(payload) - {"hold", "fail_next", "delay"})
+        if unknown:
+            raise ValueError(f"unknown task knob(s): {', '.join(unknown)}")
+        if "delay" in payload:
+            self.backend.task_delay = float(payload["delay"])
+        if "fail_next" in payload:
+            self.backend.fail_next_tasks(int(payload["fail_next"]))
+        if "hold" in payload:
+            self.backend.set_hold_tasks(bool(payload["hold"]))
+        return {"hold": self.backend.hold_tasks, "delay": self.backend.task_delay}
+
+    def _resources(self, payload: Mapping[str, Any]) -> Any:
+        """Counts of CLBs, listeners and targets (what the sandbox checks is left)."""
+        return self.backend.resources()
 
     # ---- actions -------------------------------------------------------------
 
@@ -244,12 +303,21 @@ class ClbResponse:
         limit = _int(params, "Limit", default=20) or 20
         if not 0 < limit <= 100:
             raise exc.InvalidParameterValueError("Limit must be in [1, 100]")
+        order_by = _str(params, "OrderBy") or "CreateTime"
+        if order_by != "CreateTime":
+            raise exc.InvalidParameterValueError(
+                f"OrderBy {order_by!r} is not supported by this mock"
+            )
+        order_type = _int(params, "OrderType", default=1)
+        if order_type not in (0, 1):
+            raise exc.InvalidParameterValueError("OrderType must be 0 or 1")
         with self.backend.lock:
             total, found = self.backend.describe_load_balancers(
                 lb_ids=_str_list(params, "LoadBalancerIds"),
                 tag_filters=tag_filters,
                 offset=offset,
                 limit=limit,
+                newest_first=order_type == 1,
             )
             return {"TotalCount": total, "LoadBalancerSet": [_render_lb(lb) for lb in found]}
 
@@ -317,20 +385,10 @@ class ClbResponse:
         return {"RequestId": task_id}
 
     def register_targets(self, params: Params) -> Params:
-        task_id = self.backend.register_targets(
-            _str(params, "LoadBalancerId", required=True) or "",
-            _str(params, "ListenerId", required=True) or "",
-            _targets(params),
-        )
-        return {"RequestId": task_id}
+        return {"RequestId": self.backend.register_targets(*_listener_targets(params))}
 
     def deregister_targets(self, params: Params) -> Params:
-        task_id = self.backend.deregister_targets(
-            _str(params, "LoadBalancerId", required=True) or "",
-            _str(params, "ListenerId", required=True) or "",
-            _targets(params),
-        )
-        return {"RequestId": task_id}
+        return {"RequestId": self.backend.deregister_targets(*_listener_targets(params))}
 
     def describe_targets(self, params: Params) -> Params:
         lb_id = _str(params, "LoadBalancerId", required=True) or ""

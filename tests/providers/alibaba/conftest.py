@@ -1,7 +1,8 @@
 """Fixtures for the Alibaba provider tests: a mock SLB per test and a kit to build Services.
 
 Tests run with ``--import-mode=importlib``, so helpers travel as the ``kit``
-fixture instead of an importable module.
+fixture instead of an importable module.  Counters, faults and the clock go
+through the mock-cloud kit's admin API (:class:`lbprovider.mockkit.MockAdmin`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,16 @@ from lbprovider.cloud import (
     Protocol,
     ServiceRef,
 )
+from lbprovider.mockkit import CallCounts, MockAdmin, is_read
+from lbprovider.providerkit import CallPolicy
 from lbprovider_alibaba.mock import AlibabaMockCloud, start
+from lbprovider_alibaba.mock.exceptions import BY_CODE
 from lbprovider_alibaba.provider import AlibabaProvider, create
 
 CLUSTER = "test-cluster"
 REPO_ROOT = Path(__file__).resolve().parents[3]
+FAST = CallPolicy(attempts=4, wait_initial=0.01, wait_max=0.05)
+"""The provider's four tries per call, with short waits."""
 
 
 class Kit:
@@ -38,10 +44,22 @@ class Kit:
 
     def __init__(self, cloud: AlibabaMockCloud) -> None:
         self.cloud = cloud
+        self.admin = MockAdmin(cloud.endpoint)
+        self._providers: list[AlibabaProvider] = []
+        self._clients: list[AcsClient] = []
 
     def provider(self, **overrides: Any) -> AlibabaProvider:
         """A fresh provider instance (a restarted controller is a new one)."""
-        return create({**self.cloud.provider_settings(), **overrides}, cluster_name=CLUSTER)
+        provider = create(
+            {**self.cloud.provider_settings(), **overrides}, cluster_name=CLUSTER, policy=FAST
+        )
+        self._providers.append(provider)
+        return provider
+
+    def adopt(self, provider: AlibabaProvider) -> AlibabaProvider:
+        """Close ``provider`` with the kit (one built by hand)."""
+        self._providers.append(provider)
+        return provider
 
     def client(self, *, ak: str | None = None, secret: str | None = None) -> AcsClient:
         """A real SDK client pointed at the mock (plain http) for SLB and ECS."""
@@ -55,7 +73,15 @@ class Kit:
             client.add_endpoint(
                 self.cloud.backend.region, product, f"{self.cloud.host}:{self.cloud.port}"
             )
+        self._clients.append(client)
         return client
+
+    def close(self) -> None:
+        """Close every SDK connection the kit handed out (the SDK client is cyclic garbage)."""
+        for provider in self._providers:
+            provider.close()
+        for client in self._clients:
+            client.session.close()
 
     @staticmethod
     def call(client: AcsClient, request: Any) -> dict[str, Any]:
@@ -105,7 +131,8 @@ class Kit:
         return DesiredLoadBalancer(ref=service, listeners=tuple(listeners), **extra)
 
     def state(self) -> dict[str, Any]:
-        return self.cloud.backend.snapshot()
+        state: dict[str, Any] = self.admin.state()
+        return state
 
     def listeners(self, lb_id: str) -> dict[tuple[str, int], dict[str, Any]]:
         return {
@@ -128,8 +155,28 @@ class Kit:
         """A Terway-like ENI holding ``ips`` (attached to the first instance unless told)."""
         return str(self.cloud.backend.create_eni(list(ips), **options).id)
 
+    # -- the kit's counters and faults ---------------------------------------------------
+    def counts(self) -> CallCounts:
+        return self.admin.counters()
+
+    def reset_counts(self) -> None:
+        """Counters to zero (the kit's reset also clears faults and frees the clock)."""
+        self.admin.reset()
+
+    def writes(self) -> dict[str, int]:
+        """Write calls by action since the last reset."""
+        return {a: n for a, n in self.counts().actions.items() if not is_read(a)}
+
+    def calls(self, action: str) -> int:
+        return self.counts().actions.get(action, 0)
+
     def eni_lookups(self) -> int:
-        return int(self.cloud.backend.reads["DescribeNetworkInterfaces"])
+        return self.calls("DescribeNetworkInterfaces")
+
+    def fault(self, code: str, *, count: int | None = 1, actions: tuple[str, ...] = ()) -> None:
+        """Answer the next ``count`` calls with ``code``, at the HTTP status SLB uses for it."""
+        status = BY_CODE[code].status if code in BY_CODE else 400
+        self.admin.inject_fault(code, status=status, count=count, actions=actions)
 
 
 @pytest.fixture
@@ -142,5 +189,9 @@ def cloud() -> Iterator[AlibabaMockCloud]:
 
 
 @pytest.fixture
-def kit(cloud: AlibabaMockCloud) -> Kit:
-    return Kit(cloud)
+def kit(cloud: AlibabaMockCloud) -> Iterator[Kit]:
+    made = Kit(cloud)
+    try:
+        yield made
+    finally:
+        made.close()

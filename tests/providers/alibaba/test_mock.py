@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 import urllib.parse
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ from aliyunsdkslb.request.v20140515 import (
     TagResourcesRequest,
 )
 
+from lbprovider.mockkit import MockAdmin
 from lbprovider_alibaba.mock import AlibabaMockCloud, SlbBackend, serve, start
-from lbprovider_alibaba.mock.models import sign, string_to_sign
+from lbprovider_alibaba.mock.auth import sign, string_to_sign
 
 pytestmark = pytest.mark.providers
 
@@ -92,13 +94,13 @@ def vector() -> dict[str, Any]:
 def pinned(vector: dict[str, Any]) -> Iterator[AlibabaMockCloud]:
     """A mock with the vector's account and vSwitch, its clock pinned to the capture time."""
     query = dict(urllib.parse.parse_qsl(vector["request"]["path"].split("?", 1)[1]))
-    captured = datetime.strptime(query["Timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     backend = SlbBackend(
         credentials={vector["access_key_id"]: vector["access_key_secret"]},
         vswitch_id=query["VSwitchId"],
-        clock=lambda: captured,
     )
     handle = serve(backend)
+    # Through the kit's admin route, as any test or tool would.
+    MockAdmin(handle.endpoint).pin_clock(query["Timestamp"])
     try:
         yield handle
     finally:
@@ -159,8 +161,7 @@ def test_a_replayed_nonce_is_refused(pinned: AlibabaMockCloud, vector: dict[str,
 def test_the_capture_is_refused_once_the_clock_moves_past_the_skew(
     pinned: AlibabaMockCloud, vector: dict[str, Any]
 ) -> None:
-    now = pinned.backend.clock()
-    pinned.backend.clock = lambda: now + timedelta(minutes=16)
+    pinned.admin.advance_clock(16 * 60)
     status, body = _send(pinned, vector["request"])
     assert (status, body["Code"]) == (400, "InvalidTimeStamp.Expired")
 
@@ -202,10 +203,10 @@ def test_a_wrong_secret_is_reported_by_the_sdk_as_invalid_secret(kit: Kit) -> No
 
 
 def test_a_skewed_client_clock_is_refused(kit: Kit) -> None:
-    kit.cloud.backend.clock = lambda: datetime.now(UTC) - timedelta(minutes=20)
+    kit.admin.pin_clock(time.time() - 20 * 60)
     error = _error(kit, DescribeLoadBalancersRequest.DescribeLoadBalancersRequest())
     assert error.get_error_code() == "InvalidTimeStamp.Expired"
-    kit.cloud.backend.clock = lambda: datetime.now(UTC) + timedelta(minutes=14)
+    kit.admin.pin_clock(time.time() + 14 * 60)
     kit.call(kit.client(), DescribeLoadBalancersRequest.DescribeLoadBalancersRequest())
 
 
@@ -390,7 +391,7 @@ def test_describe_network_interfaces_filters(kit: Kit) -> None:
         spare,
     ]
     assert _eni_ids(_enis(kit, PrivateIpAddresss=["10.0.9.9"])) == []
-    assert backend.reads["DescribeNetworkInterfaces"] == 8 and backend.write_count() == 0
+    assert kit.eni_lookups() == 8 and kit.counts().writes == 0
 
 
 def test_describe_network_interfaces_pages_and_limits(kit: Kit) -> None:
@@ -434,11 +435,13 @@ def test_ecs_calls_are_signed_routed_by_version_and_counted(kit: Kit) -> None:
     unknown = DescribeNetworkInterfacesRequest.DescribeNetworkInterfacesRequest()
     unknown.set_version("2016-04-28")
     assert _error(kit, unknown).get_error_code() == "InvalidVersion"
-    kit.cloud.backend.inject_fault("Throttling", actions=("DescribeNetworkInterfaces",))
-    assert _error(kit, request).get_error_code() == "Throttling"
+    kit.fault("Throttling", actions=("DescribeNetworkInterfaces",))
+    error = _error(kit, request)
+    assert (error.get_http_status(), error.get_error_code()) == (503, "Throttling")
     assert _eni_ids(_enis(kit, Type="Primary")) != []
-    assert kit.cloud.backend.reads["DescribeNetworkInterfaces"] == 2
-    assert kit.cloud.backend.write_count() == 0
+    assert kit.eni_lookups() == 2
+    assert kit.counts().writes == 0
+    assert kit.counts().rejected == 2  # the bad secret and the unknown key
 
 
 def test_eni_backends_need_the_eni_that_holds_the_ip(kit: Kit) -> None:
@@ -506,23 +509,18 @@ def _admin(cloud: AlibabaMockCloud, method: str, path: str, payload: Any = None)
 
 
 def test_admin_faults_counts_and_state(kit: Kit) -> None:
-    cloud: AlibabaMockCloud = kit.cloud
-    _admin(
-        cloud,
-        "POST",
-        "faults",
-        {"code": "ServiceUnavailable", "count": 1, "actions": ["CreateLoadBalancer"]},
-    )
+    admin: MockAdmin = kit.admin
+    admin.inject_fault("ServiceUnavailable", status=503, count=1, actions=["CreateLoadBalancer"])
     request = CreateLoadBalancerRequest.CreateLoadBalancerRequest()
     error = _error(kit, request)
     assert (error.get_http_status(), error.get_error_code()) == (503, "ServiceUnavailable")
     _lb(kit)
     kit.call(kit.client(), DescribeLoadBalancersRequest.DescribeLoadBalancersRequest())
-    assert _admin(cloud, "GET", "counts") == {"reads": 1, "writes": 2}
-    assert len(_admin(cloud, "GET", "state")["load_balancers"]) == 1
-    _admin(cloud, "POST", "reset-counts", {})
-    assert _admin(cloud, "GET", "counts") == {"reads": 0, "writes": 0}
-    _admin(cloud, "POST", "faults", {"code": "Throttling.User"})
+    assert (admin.counters().reads, admin.counters().writes) == (1, 2)
+    assert len(admin.state()["load_balancers"]) == 1
+    admin.reset()
+    assert (admin.counters().reads, admin.counters().writes) == (0, 0)
+    admin.inject_fault("Throttling.User")
     assert _error(kit, request).get_http_status() == 400
 
 
@@ -560,7 +558,7 @@ def test_start_seeds_instances_and_settings_and_stops_idempotently() -> None:
         handle.stop()
         handle.stop()
     with pytest.raises(OSError):
-        _raw(handle, "GET", "/_admin/counts", None, {})
+        _raw(handle, "GET", "/_admin/counters", None, {})
 
 
 def test_a_repeated_client_token_creates_one_load_balancer(kit: Kit) -> None:
@@ -574,10 +572,10 @@ def test_a_repeated_client_token_creates_one_load_balancer(kit: Kit) -> None:
 
 
 def test_admin_clock_pins_the_signature_clock(kit: Kit) -> None:
-    cloud: AlibabaMockCloud = kit.cloud
-    _admin(cloud, "POST", "clock", {"timestamp": "2020-01-01T00:00:00Z"})
+    admin: MockAdmin = kit.admin
+    admin.pin_clock("2020-01-01T00:00:00Z")
     request = DescribeLoadBalancersRequest.DescribeLoadBalancersRequest()
     assert _error(kit, request).get_error_code() == "InvalidTimeStamp.Expired"
-    _admin(cloud, "POST", "clock", {"timestamp": None})
-    _admin(cloud, "POST", "latency", {"seconds": 0.05})
+    admin.free_clock()
+    admin.set_latency(0.05)
     assert kit.call(kit.client(), request)["TotalCount"] == 0

@@ -2,7 +2,7 @@
 
 The nodes' security group must allow the NLB's security group on the target
 ports; these tests read the rules back from the cloud and count the requests
-that reached it through the counting proxy.
+that reached it (the mock's request journal).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from lbprovider.cloud import (
     Protocol,
     ServiceRef,
 )
-from lbprovider_aws import tags
-from lbprovider_aws.mockcloud import AwsMockCloud
+from lbprovider_aws import naming
+from lbprovider_aws.mock import AwsMockCloud
 from lbprovider_aws.provider import AwsProvider
 
 pytestmark = pytest.mark.providers
@@ -366,33 +366,33 @@ def test_a_group_left_unattached_by_a_crash_is_adopted_then_deleted(
 ) -> None:
     ref = service()
     # A crash after CreateTargetGroup: the group exists, with our tags, on no NLB.
-    name = tags.target_group_name(ref, port=80, protocol="TCP", target_type="instance")
+    name = naming.target_group_name(ref, port=80, protocol="TCP", target_type="instance")
     crashed = groups.elbv2.create_target_group(
         Name=name,
         Protocol="TCP",
         Port=30080,
         VpcId=cloud.vpc_id,
         TargetType="instance",
-        Tags=tags.aws_tags(ref),
+        Tags=naming.aws_tags(ref),
     )["TargetGroups"][0]["TargetGroupArn"]
     # And one for a port the Service no longer has.
-    stale_name = tags.target_group_name(ref, port=81, protocol="TCP", target_type="instance")
+    stale_name = naming.target_group_name(ref, port=81, protocol="TCP", target_type="instance")
     stale = groups.elbv2.create_target_group(
         Name=stale_name,
         Protocol="TCP",
         Port=30081,
         VpcId=cloud.vpc_id,
         TargetType="instance",
-        Tags=tags.aws_tags(ref),
+        Tags=naming.aws_tags(ref),
     )["TargetGroups"][0]["TargetGroupArn"]
     # Same name prefix, another owner's tags: never adopted nor deleted.
     foreign = groups.elbv2.create_target_group(
-        Name=tags.target_group_name(ref, port=82, protocol="TCP", target_type="instance"),
+        Name=naming.target_group_name(ref, port=82, protocol="TCP", target_type="instance"),
         Protocol="TCP",
         Port=30082,
         VpcId=cloud.vpc_id,
         TargetType="instance",
-        Tags=tags.aws_tags(service(uid="uid-other")),
+        Tags=naming.aws_tags(service(uid="uid-other")),
     )["TargetGroups"][0]["TargetGroupArn"]
 
     status = provider.ensure(desired(ref, listener(Protocol.TCP, 80, 30080), nodes=nodes))

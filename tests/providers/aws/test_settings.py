@@ -9,9 +9,10 @@ import pytest
 
 from lbprovider.cloud import InvalidService, ProviderConfigError, ServiceRef
 from lbprovider.cloud.registry import load
-from lbprovider_aws import aws_annotations, model, tags
+from lbprovider.providerkit import load_credentials
+from lbprovider_aws import model, naming, options
 from lbprovider_aws.provider import create
-from lbprovider_aws.settings import load_credentials, parse_settings
+from lbprovider_aws.settings import CREDENTIALS, parse_settings
 
 pytestmark = pytest.mark.providers
 
@@ -34,17 +35,17 @@ def test_the_entry_point_is_the_factory() -> None:
 @pytest.mark.parametrize(
     ("settings", "named"),
     [
-        ({**BASE, "regoin": "us-east-1"}, "'regoin'"),
-        ({"subnets": []}, "'region' is required"),
-        ({**BASE, "region": 42}, "'region'"),
-        ({**BASE, "region": "moon-base"}, "'region'"),
-        ({**BASE, "subnets": "subnet-0a1b2c"}, "'subnets'"),
-        ({**BASE, "subnets": ["sn-1"]}, "'subnets'"),
-        ({**BASE, "vpc_id": "my-vpc"}, "'vpc_id'"),
-        ({**BASE, "endpoint_url": "127.0.0.1:5000"}, "'endpoint_url'"),
-        ({**BASE, "credentials_file": ""}, "'credentials_file'"),
-        ({**BASE, "retry_attempts": -1}, "'retry_attempts'"),
-        ({**BASE, "retry_attempts": True}, "'retry_attempts'"),
+        ({**BASE, "regoin": "us-east-1"}, "^settings: unknown key 'regoin'"),
+        ({"subnets": []}, "^settings.region: required$"),
+        ({**BASE, "region": 42}, "^settings.region: "),
+        ({**BASE, "region": "moon-base"}, "^settings.region: "),
+        ({**BASE, "subnets": "subnet-0a1b2c"}, "^settings.subnets: "),
+        ({**BASE, "subnets": ["sn-1"]}, "^settings.subnets: "),
+        ({**BASE, "vpc_id": "my-vpc"}, "^settings.vpc_id: "),
+        ({**BASE, "endpoint_url": "127.0.0.1:5000"}, "^settings.endpoint_url: "),
+        ({**BASE, "credentials_file": ""}, "^settings.credentials_file: "),
+        ({**BASE, "retry_attempts": -1}, "^settings.retry_attempts: "),
+        ({**BASE, "retry_attempts": True}, "^settings.retry_attempts: "),
     ],
 )
 def test_bad_settings_name_the_key(settings: dict[str, Any], named: str) -> None:
@@ -60,8 +61,12 @@ def test_empty_cluster_name_is_refused() -> None:
 def test_credentials_from_yaml_and_ini(tmp_path: Path) -> None:
     yaml_file = tmp_path / "creds.yaml"
     yaml_file.write_text("access_key_id: AKIDEXAMPLE\nsecret_access_key: s3cr3t-value\n")
-    parsed = load_credentials(str(yaml_file))
-    assert (parsed.access_key_id, parsed.secret_access_key) == ("AKIDEXAMPLE", "s3cr3t-value")
+    parsed = load_credentials(CREDENTIALS, path=str(yaml_file))
+    assert parsed is not None
+    assert (parsed["access_key_id"], parsed["secret_access_key"]) == (
+        "AKIDEXAMPLE",
+        "s3cr3t-value",
+    )
     assert "s3cr3t-value" not in repr(parsed)
 
     ini_file = tmp_path / "credentials"
@@ -69,8 +74,9 @@ def test_credentials_from_yaml_and_ini(tmp_path: Path) -> None:
         "[default]\naws_access_key_id = AKIDINI\naws_secret_access_key = ini-secret\n"
         "aws_session_token = tok\n"
     )
-    parsed = load_credentials(str(ini_file))
-    assert (parsed.access_key_id, parsed.session_token) == ("AKIDINI", "tok")
+    parsed = load_credentials(CREDENTIALS, path=str(ini_file))
+    assert parsed is not None
+    assert (parsed["access_key_id"], parsed["session_token"]) == ("AKIDINI", "tok")
     # A provider builds with them (no call is made until it is used).
     create({**BASE, "credentials_file": str(ini_file)}, cluster_name="c")
 
@@ -78,10 +84,12 @@ def test_credentials_from_yaml_and_ini(tmp_path: Path) -> None:
 def test_bad_credentials_file_errors_never_echo_the_content(tmp_path: Path) -> None:
     partial = tmp_path / "partial.yaml"
     partial.write_text("secret_access_key: do-not-print-me\n")
-    with pytest.raises(ProviderConfigError, match="needs access_key_id") as caught:
+    with pytest.raises(
+        ProviderConfigError, match=r"^settings\.credentials_file: .* lacks access_key_id$"
+    ) as caught:
         create({**BASE, "credentials_file": str(partial)}, cluster_name="c")
     assert "do-not-print-me" not in str(caught.value)
-    with pytest.raises(ProviderConfigError, match="cannot be read"):
+    with pytest.raises(ProviderConfigError, match=r"^settings\.credentials_file: cannot read"):
         create({**BASE, "credentials_file": str(tmp_path / "missing")}, cluster_name="c")
 
 
@@ -93,34 +101,32 @@ def _ref(values: dict[str, str]) -> ServiceRef:
     ("values", "scheme"),
     [
         ({}, "internet-facing"),
-        ({aws_annotations.SCHEME: "internal"}, "internal"),
-        ({aws_annotations.SCHEME: " internet-facing "}, "internet-facing"),
-        ({aws_annotations.INTERNAL_LEGACY: "true"}, "internal"),
-        ({aws_annotations.INTERNAL_LEGACY: "0.0.0.0/0"}, "internal"),
-        ({aws_annotations.INTERNAL_LEGACY: "false"}, "internet-facing"),
-        ({aws_annotations.SCHEME: "internal", aws_annotations.INTERNAL_LEGACY: "true"}, "internal"),
+        ({options.SCHEME: "internal"}, "internal"),
+        ({options.SCHEME: " internet-facing "}, "internet-facing"),
+        ({options.INTERNAL_LEGACY: "true"}, "internal"),
+        ({options.INTERNAL_LEGACY: "0.0.0.0/0"}, "internal"),
+        ({options.INTERNAL_LEGACY: "false"}, "internet-facing"),
+        ({options.SCHEME: "internal", options.INTERNAL_LEGACY: "true"}, "internal"),
     ],
 )
 def test_scheme_annotations(values: dict[str, str], scheme: str) -> None:
-    assert aws_annotations.parse(_ref(values)).scheme == scheme
+    assert options.parse_options(_ref(values)).scheme == scheme
 
 
 def test_subnet_annotation_is_a_deduplicated_id_list() -> None:
-    parsed = aws_annotations.parse(
-        _ref({aws_annotations.SUBNETS: "subnet-1a, subnet-2b,subnet-1a"})
-    )
+    parsed = options.parse_options(_ref({options.SUBNETS: "subnet-1a, subnet-2b,subnet-1a"}))
     assert parsed.subnets == ("subnet-1a", "subnet-2b")
-    with pytest.raises(InvalidService, match=aws_annotations.SUBNETS):
-        aws_annotations.parse(_ref({aws_annotations.SUBNETS: " , "}))
+    with pytest.raises(InvalidService, match=options.SUBNETS):
+        options.parse_options(_ref({options.SUBNETS: " , "}))
 
 
 def test_names_fit_aws_limits_and_differ_per_owner() -> None:
     first, second = _ref({}), ServiceRef(cluster="c", namespace="ns", name="svc", uid="u2")
-    assert len(tags.load_balancer_name(first)) == 32
-    assert tags.load_balancer_name(first) != tags.load_balancer_name(second)
-    longest = tags.target_group_name(first, port=65535, protocol="TCP_UDP", target_type="ip")
+    assert len(naming.load_balancer_name(first)) == 32
+    assert naming.load_balancer_name(first) != naming.load_balancer_name(second)
+    longest = naming.target_group_name(first, port=65535, protocol="TCP_UDP", target_type="ip")
     assert len(longest) <= 32
-    assert longest.startswith(tags.target_group_prefix(first))
+    assert longest.startswith(naming.target_group_prefix(first))
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
 """Fixtures for the Tencent CLB tests: the mock server, SDK clients, provider and helpers.
 
 Everything talks HTTP to a mock started on 127.0.0.1 with signature checks on;
-tasks complete after a tiny delay so the suite stays fast.
+tasks complete after a tiny delay so the suite stays fast.  Counters, faults,
+the clock and the CLB task knobs go through the mock-cloud kit's admin API
+(``cloud.admin``, a :class:`lbprovider.mockkit.MockAdmin`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from lbprovider.cloud import (
     RetryAfter,
     ServiceRef,
 )
+from lbprovider.mockkit import is_read
 from lbprovider_tencent.mock import TencentMockCloud, start
 from lbprovider_tencent.provider import TencentProvider, create
 
@@ -67,7 +70,7 @@ def sdk_client(
 ) -> Any:
     """A real ClbClient pointed at the mock."""
     sid, skey = secrets(cloud)
-    profile = ClientProfile(httpProfile=HttpProfile(endpoint=cloud.server.address, protocol="http"))
+    profile = ClientProfile(httpProfile=HttpProfile(endpoint=cloud.address, protocol="http"))
     cred = credential.Credential(secret_id or sid, secret_key or skey)
     return clb_client.ClbClient(cred, cloud.backend.region, profile)
 
@@ -77,6 +80,17 @@ def sdk_call(client: Any, action: str, params: dict[str, Any]) -> Any:
     request = getattr(models, f"{action}Request")()
     request.from_json_string(json.dumps(params))
     return getattr(client, action)(request)
+
+
+def tasks(cloud: TencentMockCloud, **knobs: Any) -> Any:
+    """The CLB-only task knobs: ``hold=True``, ``fail_next=1``, ``delay=0.1``."""
+    return cloud.admin.request("POST", "tasks", knobs)
+
+
+def writes(cloud: TencentMockCloud) -> dict[str, int]:
+    """Write calls per action since the last counter reset."""
+    actions = cloud.admin.counters().actions
+    return {action: n for action, n in actions.items() if not is_read(action)}
 
 
 def converge(call: Callable[[], T], *, timeout: float = 10.0) -> T:
@@ -92,11 +106,10 @@ def converge(call: Callable[[], T], *, timeout: float = 10.0) -> T:
 
 
 def wait_tasks(cloud: TencentMockCloud) -> None:
-    """Let every running task finish (the mock advances tasks lazily on each read)."""
-    deadline = time.monotonic() + 5
-    while any(status == 2 for status in cloud.backend.snapshot()["tasks"].values()):
-        assert time.monotonic() < deadline, "mock tasks did not finish"
-        time.sleep(0.01)
+    """Finish every running task by moving the mock's clock past the task delay."""
+    cloud.admin.advance_clock(cloud.backend.task_delay)
+    running = [task for task, status in cloud.admin.state()["tasks"].items() if status == 2]
+    assert not running, f"mock tasks did not finish: {running}"
 
 
 def ref(uid: str = "uid-1", name: str = "web", **annotations: str) -> ServiceRef:
@@ -138,7 +151,7 @@ def pod_desired(
 
 
 def lb_state(cloud: TencentMockCloud) -> list[dict[str, Any]]:
-    lbs: list[dict[str, Any]] = cloud.backend.snapshot()["load_balancers"]
+    lbs: list[dict[str, Any]] = cloud.admin.state()["load_balancers"]
     return lbs
 
 
@@ -201,6 +214,8 @@ class Helpers:
     secrets = staticmethod(secrets)
     sdk_client = staticmethod(sdk_client)
     sdk_call = staticmethod(sdk_call)
+    tasks = staticmethod(tasks)
+    writes = staticmethod(writes)
     converge = staticmethod(converge)
     wait_tasks = staticmethod(wait_tasks)
     ref = staticmethod(ref)

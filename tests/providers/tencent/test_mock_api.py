@@ -1,4 +1,9 @@
-"""The mock CLB's API rules, driven through the real Tencent SDK over HTTP."""
+"""The mock CLB's API rules, driven through the real Tencent SDK over HTTP.
+
+Counters, faults, latency and the clock are the mock-cloud kit's shared admin
+routes (through ``MockAdmin``); ``/_admin/tasks`` and ``/_admin/resources``
+are CLB's own.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from typing import Any
 
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+from lbprovider.mockkit import CallCounts
 
 pytestmark = pytest.mark.providers
 
@@ -24,14 +31,6 @@ def _create_lb(tc: Any, cloud: Any, client: Any, **params: Any) -> str:
     response = tc.sdk_call(client, "CreateLoadBalancer", body)
     tc.wait_tasks(cloud)
     return str(response.LoadBalancerIds[0])
-
-
-def _admin(cloud: Any, what: str, payload: dict[str, Any] | None = None) -> Any:
-    url = f"{cloud.endpoint}/_admin/{what}"
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=data)  # noqa: S310 - http to the local mock
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - http to the local mock
-        return json.loads(response.read())
 
 
 # ---- envelope and Content-Type ------------------------------------------------
@@ -55,10 +54,10 @@ def test_errors_carry_exact_json_content_type_and_the_sdk_raises(tc: Any, cloud:
 def test_content_type_trap_a_charset_makes_the_sdk_swallow_errors(tc: Any, cloud: Any) -> None:
     """Why the exact Content-Type matters: with a charset the SDK ignores the error body."""
     client = tc.sdk_client(cloud)
-    cloud.backend.content_type = "application/json; charset=utf-8"
+    cloud.frontend.content_type = "application/json; charset=utf-8"
     swallowed = tc.sdk_call(client, "DescribeListeners", {"LoadBalancerId": "lb-missing0"})
     assert swallowed.Listeners is None  # an error, silently read as an empty answer
-    cloud.backend.content_type = "application/json"
+    cloud.frontend.content_type = "application/json"
     code = _error_code(tc.sdk_call, client, "DescribeListeners", {"LoadBalancerId": "lb-missing0"})
     assert code == "InvalidParameter.LBIdNotFound"
 
@@ -74,7 +73,7 @@ def test_unknown_action_and_missing_parameter(tc: Any, cloud: Any) -> None:
 
 def test_create_is_async_and_reports_task_status(tc: Any, cloud: Any) -> None:
     client = tc.sdk_client(cloud)
-    cloud.backend.set_hold_tasks(True)
+    tc.tasks(cloud, hold=True)
     created = tc.sdk_call(
         client, "CreateLoadBalancer", {"LoadBalancerType": "OPEN", "VpcId": cloud.backend.vpc_id}
     )
@@ -91,7 +90,7 @@ def test_create_is_async_and_reports_task_status(tc: Any, cloud: Any) -> None:
         {"LoadBalancerId": lb_id, "Ports": [80], "Protocol": "TCP"},
     )
     assert code == "FailedOperation.ResourceInOperating"
-    cloud.backend.set_hold_tasks(False)
+    tc.tasks(cloud, hold=False)
     status = tc.sdk_call(client, "DescribeTaskStatus", {"TaskId": created.RequestId})
     assert status.Status == 0
     described = tc.sdk_call(client, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})
@@ -99,21 +98,23 @@ def test_create_is_async_and_reports_task_status(tc: Any, cloud: Any) -> None:
     assert described.LoadBalancerSet[0].LoadBalancerVips
 
 
-def test_task_completes_after_the_configured_delay(tc: Any, cloud: Any) -> None:
+def test_task_completes_after_the_configured_delay_by_the_mock_clock(tc: Any, cloud: Any) -> None:
     client = tc.sdk_client(cloud)
-    cloud.backend.task_delay = 0.3
+    tc.tasks(cloud, delay=30)
     created = tc.sdk_call(
         client, "CreateLoadBalancer", {"LoadBalancerType": "OPEN", "VpcId": cloud.backend.vpc_id}
     )
     assert tc.sdk_call(client, "DescribeTaskStatus", {"TaskId": created.RequestId}).Status == 2
-    time.sleep(0.35)
+    cloud.admin.advance_clock(29)
+    assert tc.sdk_call(client, "DescribeTaskStatus", {"TaskId": created.RequestId}).Status == 2
+    cloud.admin.advance_clock(1.5)
     assert tc.sdk_call(client, "DescribeTaskStatus", {"TaskId": created.RequestId}).Status == 0
 
 
 def test_failed_task_reports_1_and_changes_nothing(tc: Any, cloud: Any) -> None:
     client = tc.sdk_client(cloud)
     lb_id = _create_lb(tc, cloud, client)
-    cloud.backend.fail_next_tasks(1)
+    tc.tasks(cloud, fail_next=1)
     started = tc.sdk_call(
         client, "CreateListener", {"LoadBalancerId": lb_id, "Ports": [80], "Protocol": "TCP"}
     )
@@ -197,6 +198,18 @@ def test_describe_by_tag_filter_with_paging(tc: Any, cloud: Any) -> None:
         lb.Tags[0].TagKey == "team" and lb.Tags[0].TagValue == "a"
         for lb in page1.LoadBalancerSet + page2.LoadBalancerSet
     )
+
+
+def test_describe_lists_newest_first_unless_told(tc: Any, cloud: Any) -> None:
+    """CLB's ``OrderType`` defaults to 1 (newest first); the provider asks for 0."""
+    client = tc.sdk_client(cloud)
+    created = [_create_lb(tc, cloud, client) for _ in range(3)]
+    default = tc.sdk_call(client, "DescribeLoadBalancers", {}).LoadBalancerSet
+    assert [lb.LoadBalancerId for lb in default] == created[::-1]
+    oldest = tc.sdk_call(
+        client, "DescribeLoadBalancers", {"OrderBy": "CreateTime", "OrderType": 0}
+    ).LoadBalancerSet
+    assert [lb.LoadBalancerId for lb in oldest] == created
 
 
 def test_delete_unknown_lb_is_lb_id_not_found(tc: Any, cloud: Any) -> None:
@@ -367,43 +380,73 @@ def test_delete_listener_then_load_balancer_leaves_nothing(tc: Any, cloud: Any) 
 @pytest.mark.parametrize("code", ["RequestLimitExceeded", "InternalError"])
 def test_injected_faults_reach_the_sdk(tc: Any, cloud: Any, code: str) -> None:
     client = tc.sdk_client(cloud)
-    _admin(cloud, "faults", {"code": code, "count": 1})
+    cloud.admin.inject_fault(code, count=1)
     assert _error_code(tc.sdk_call, client, "DescribeLoadBalancers", {}) == code
     assert tc.sdk_call(client, "DescribeLoadBalancers", {}).TotalCount == 0
+
+
+def test_injected_faults_are_http_200_errors_with_exact_json_content_type(
+    tc: Any, cloud: Any
+) -> None:
+    """The kit's fault status is for clouds that answer errors with it; CLB never does."""
+    cloud.admin.inject_fault("RequestLimitExceeded", status=400, count=1)
+    headers = tc.tc3_headers(
+        secret_id=tc.secrets(cloud)[0],
+        secret_key=tc.secrets(cloud)[1],
+        action="DescribeLoadBalancers",
+        body=b"{}",
+        host=cloud.address,
+        timestamp=int(time.time()),
+    )
+    request = urllib.request.Request(  # noqa: S310 - http to the local mock
+        f"{cloud.endpoint}/", data=b"{}", headers=headers, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as raw:  # noqa: S310 - http to the local mock
+        assert raw.status == 200
+        assert raw.headers["Content-Type"] == "application/json"
+        error = json.loads(raw.read())["Response"]["Error"]
+    assert error["Code"] == "RequestLimitExceeded"
 
 
 def test_admin_counts_reads_and_writes_and_adds_latency(tc: Any, cloud: Any) -> None:
     client = tc.sdk_client(cloud)
     _create_lb(tc, cloud, client)
-    counters = _admin(cloud, "counters")
-    assert counters["write_calls"] == 1
-    assert counters["calls"] == {"CreateLoadBalancer": 1}
-    _admin(cloud, "reset-counters", {})
-    _admin(cloud, "latency", {"seconds": 0.2})
+    counters = cloud.admin.counters()
+    assert counters.writes == 1
+    # DescribeTaskStatus is not counted: _create_lb waits on the mock's state, not the API.
+    assert counters.actions == {"CreateLoadBalancer": 1}
+    cloud.admin.reset()
+    assert cloud.admin.counters() == CallCounts(reads=0, writes=0)
+    cloud.admin.set_latency(0.2)
     started = time.monotonic()
     tc.sdk_call(client, "DescribeLoadBalancers", {})
     assert time.monotonic() - started >= 0.2
-    assert _admin(cloud, "counters")["read_calls"] == 1
-    assert _admin(cloud, "resources")["load_balancers"] == 1
-    assert len(_admin(cloud, "state")["load_balancers"]) == 1
+    assert cloud.admin.counters().reads == 1
+    assert cloud.admin.request("GET", "resources")["load_balancers"] == 1
+    assert len(cloud.admin.state()["load_balancers"]) == 1
 
 
 def test_admin_holds_tasks_and_pins_the_clock(tc: Any, cloud: Any) -> None:
     client = tc.sdk_client(cloud)
-    _admin(cloud, "tasks", {"hold": True})
+    tc.tasks(cloud, hold=True)
     created = tc.sdk_call(
         client, "CreateLoadBalancer", {"LoadBalancerType": "OPEN", "VpcId": cloud.backend.vpc_id}
     )
-    time.sleep(0.05)
+    cloud.admin.advance_clock(60)
     assert tc.sdk_call(client, "DescribeTaskStatus", {"TaskId": created.RequestId}).Status == 2
-    _admin(cloud, "tasks", {"hold": False})
+    tc.tasks(cloud, hold=False)
     assert tc.sdk_call(client, "DescribeTaskStatus", {"TaskId": created.RequestId}).Status == 0
-    _admin(cloud, "clock", {"now": 1_000_000_000})
+    cloud.admin.pin_clock(1_000_000_000)
     assert _error_code(tc.sdk_call, client, "DescribeLoadBalancers", {}) == (
         "AuthFailure.SignatureExpire"
     )
-    _admin(cloud, "clock", {"now": None})
+    cloud.admin.free_clock()
     assert tc.sdk_call(client, "DescribeLoadBalancers", {}).TotalCount == 1
+
+
+def test_unknown_task_knob_is_a_400_naming_it(cloud: Any) -> None:
+    with pytest.raises(RuntimeError, match="holdd"):
+        cloud.admin.request("POST", "tasks", {"holdd": True})
 
 
 def test_region_must_match_and_names_have_limits(tc: Any, cloud: Any) -> None:

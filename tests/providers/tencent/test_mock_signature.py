@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from lbprovider_tencent.mock.models import ClbBackend
-from lbprovider_tencent.mock.server import MockClbServer
+from lbprovider.mockkit import MockClock
+from lbprovider_tencent.mock import ClbBackend, TencentMockCloud, serve
 
 pytestmark = pytest.mark.providers
 
@@ -26,26 +26,28 @@ def _vector() -> dict[str, Any]:
 
 
 @pytest.fixture
-def vector_server() -> Iterator[MockClbServer]:
+def vector_server() -> Iterator[TencentMockCloud]:
     """A mock holding the vector's credentials, VPC and subnet, clock pinned to its capture."""
     vector = _vector()
     timestamp = int(vector["request"]["headers"]["X-TC-Timestamp"])
+    clock = MockClock()
+    clock.pin(timestamp)
     backend = ClbBackend(
         vpc_id="vpc-1",
         subnet_id="subnet-1",
         credentials={vector["secret_id"]: vector["secret_key"]},
-        clock=lambda: float(timestamp),
+        clock=clock,
     )
-    server = MockClbServer(backend)
+    mock = serve(backend)
     try:
-        yield server
+        yield mock
     finally:
-        server.stop()
+        mock.stop()
 
 
-def _send_raw(server: MockClbServer, headers: dict[str, str], body: bytes) -> Any:
+def _send_raw(mock: TencentMockCloud, headers: dict[str, str], body: bytes) -> Any:
     """Send exactly these headers and body (no Host or Accept-Encoding added)."""
-    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    conn = http.client.HTTPConnection(mock.server.host, mock.server.port, timeout=5)
     try:
         conn.putrequest("POST", "/", skip_host=True, skip_accept_encoding=True)
         for name, value in headers.items():
@@ -59,7 +61,7 @@ def _send_raw(server: MockClbServer, headers: dict[str, str], body: bytes) -> An
         conn.close()
 
 
-def test_captured_sdk_request_is_accepted_byte_for_byte(vector_server: MockClbServer) -> None:
+def test_captured_sdk_request_is_accepted_byte_for_byte(vector_server: TencentMockCloud) -> None:
     request = _vector()["request"]
     answer = _send_raw(vector_server, request["headers"], request["body"].encode())
     assert "Error" not in answer, answer
@@ -79,7 +81,7 @@ def test_captured_sdk_request_is_accepted_byte_for_byte(vector_server: MockClbSe
         ("X-TC-Timestamp", "1795683401"),
     ],
 )
-def test_edited_copy_is_rejected(vector_server: MockClbServer, field: str, value: str) -> None:
+def test_edited_copy_is_rejected(vector_server: TencentMockCloud, field: str, value: str) -> None:
     request = _vector()["request"]
     headers = dict(request["headers"])
     body = request["body"]
@@ -100,12 +102,12 @@ def test_unpinned_clock_rejects_the_old_capture_as_expired() -> None:
         subnet_id="subnet-1",
         credentials={vector["secret_id"]: vector["secret_key"]},
     )
-    server = MockClbServer(backend)
+    mock = serve(backend)
     try:
         request = vector["request"]
-        answer = _send_raw(server, request["headers"], request["body"].encode())
+        answer = _send_raw(mock, request["headers"], request["body"].encode())
     finally:
-        server.stop()
+        mock.stop()
     assert answer["Error"]["Code"] == "AuthFailure.SignatureExpire"
 
 
@@ -115,17 +117,17 @@ def test_unpinned_clock_rejects_the_old_capture_as_expired() -> None:
 def test_timestamp_skew_window(tc: Any, cloud: Any, skew: int, accepted: bool) -> None:
     secret_id, secret_key = tc.secrets(cloud)
     now = 1_800_000_000
-    cloud.backend.set_clock(float(now))
+    cloud.admin.pin_clock(now)
     body = b"{}"
     headers = tc.tc3_headers(
         secret_id=secret_id,
         secret_key=secret_key,
         action="DescribeLoadBalancers",
         body=body,
-        host=cloud.server.address,
+        host=cloud.address,
         timestamp=now + skew,
     )
-    answer = _send_raw(cloud.server, headers, body)
+    answer = _send_raw(cloud, headers, body)
     if accepted:
         assert answer["TotalCount"] == 0
     else:
@@ -135,18 +137,18 @@ def test_timestamp_skew_window(tc: Any, cloud: Any, skew: int, accepted: bool) -
 def test_credential_scope_date_must_match_timestamp(tc: Any, cloud: Any) -> None:
     secret_id, secret_key = tc.secrets(cloud)
     now = 1_800_000_000  # 2027-01-15 08:00 UTC
-    cloud.backend.set_clock(float(now))
+    cloud.admin.pin_clock(now)
     body = b"{}"
     headers = tc.tc3_headers(
         secret_id=secret_id,
         secret_key=secret_key,
         action="DescribeLoadBalancers",
         body=body,
-        host=cloud.server.address,
+        host=cloud.address,
         timestamp=now,
         date="2027-01-14",
     )
-    answer = _send_raw(cloud.server, headers, body)
+    answer = _send_raw(cloud, headers, body)
     assert answer["Error"]["Code"] == "AuthFailure.SignatureFailure"
 
 
@@ -155,7 +157,9 @@ def test_sdk_with_wrong_key_raises_signature_failure(tc: Any, cloud: Any) -> Non
     with pytest.raises(TencentCloudSDKException) as caught:
         tc.sdk_call(client, "DescribeLoadBalancers", {})
     assert caught.value.code == "AuthFailure.SignatureFailure"
-    assert cloud.backend.counters()["read_calls"] == 0  # rejected before any work
+    counters = cloud.admin.counters()
+    assert counters.reads == 0  # rejected before any work
+    assert counters.rejected == 1
 
 
 def test_sdk_with_unknown_secret_id_raises_secret_id_not_found(tc: Any, cloud: Any) -> None:
@@ -173,9 +177,9 @@ def test_sdk_with_right_key_is_accepted(tc: Any, cloud: Any) -> None:
 
 def test_missing_authorization_is_rejected(cloud: Any) -> None:
     answer = _send_raw(
-        cloud.server,
+        cloud,
         {
-            "Host": cloud.server.address,
+            "Host": cloud.address,
             "Content-Type": "application/json",
             "X-TC-Action": "DescribeLoadBalancers",
             "X-TC-Timestamp": "1",

@@ -1,4 +1,10 @@
-"""The Tencent provider against the mock CLB (signatures checked, tasks asynchronous)."""
+"""The Tencent provider against the mock CLB (signatures checked, tasks asynchronous).
+
+What every provider promises (zero writes when unchanged, adoption after a
+restart, idempotent delete, foreign nodes ignored, throttling bounded, TCP+UDP
+on one port, Pod-IP backends, a reused CLB never deleted) is the contract
+suite's (``tests/providers/test_contract.py``); here is what only CLB has.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +21,14 @@ from lbprovider.cloud import (
     HealthCheck,
     Ingress,
     InvalidService,
-    NodeTarget,
     PortStatus,
     Protocol,
     RetryAfter,
     SessionAffinity,
 )
 from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_NAME_TAG, SERVICE_UID_TAG
-from lbprovider_tencent.mock.models import ClbBackend
-from lbprovider_tencent.mock.server import MockClbServer
+from lbprovider_tencent.api import ERROR_CODES
+from lbprovider_tencent.mock import ClbBackend, TencentMockCloud, serve
 
 pytestmark = pytest.mark.providers
 
@@ -56,6 +61,7 @@ def test_open_lb_with_node_targets_and_status(tc: Any, cloud: Any, provider: Any
     )
     assert status.warnings == ()
     assert provider.get(service) == status
+    assert provider.ensure(tc.desired(cloud, service)) == status
 
 
 def test_wrong_key_surfaces_signature_failure_as_cloud_error(
@@ -104,10 +110,12 @@ def test_malformed_annotations_are_invalid_service(
 ) -> None:
     with pytest.raises(InvalidService):
         provider.ensure(tc.desired(cloud, tc.ref(**annotations)))
-    assert cloud.backend.counters()["write_calls"] == 0
+    assert cloud.admin.counters().writes == 0
 
 
-def test_tcp_and_udp_on_the_same_port(tc: Any, cloud: Any, provider: Any) -> None:
+def test_tcp_and_udp_on_one_port_are_two_listeners_with_their_own_node_ports(
+    tc: Any, cloud: Any, provider: Any
+) -> None:
     service = tc.ref()
     want = tc.desired(cloud, service, ((53, TCP, 30053), (53, UDP, 30054)))
     status = tc.converge(lambda: provider.ensure(want))
@@ -124,7 +132,9 @@ def test_tcp_and_udp_on_the_same_port(tc: Any, cloud: Any, provider: Any) -> Non
     )
 
 
-def test_eni_ip_targets_in_pod_ip_mode(tc: Any, cloud: Any, provider: Any) -> None:
+def test_pod_ips_are_eni_targets_and_only_the_difference_is_written(
+    tc: Any, cloud: Any, provider: Any
+) -> None:
     service = tc.ref()
     eps = (EndpointTarget(ip="10.2.0.5", port=8080), EndpointTarget(ip="10.2.0.6", port=8080))
     tc.converge(lambda: provider.ensure(tc.pod_desired(service, {(80, TCP): eps})))
@@ -132,13 +142,12 @@ def test_eni_ip_targets_in_pod_ip_mode(tc: Any, cloud: Any, provider: Any) -> No
     assert _targets(listener) == {("10.2.0.5", 8080), ("10.2.0.6", 8080)}
     assert all(t["instance_id"] == "" for t in listener["targets"])
     # An endpoint goes away, another comes: only the difference is written.
-    cloud.backend.reset_counters()
+    cloud.admin.reset()
     eps2 = (EndpointTarget(ip="10.2.0.6", port=8080), EndpointTarget(ip="10.2.0.7", port=8080))
     tc.converge(lambda: provider.ensure(tc.pod_desired(service, {(80, TCP): eps2})))
     (listener,) = tc.lb_state(cloud)[0]["listeners"]
     assert _targets(listener) == {("10.2.0.6", 8080), ("10.2.0.7", 8080)}
-    writes = {k: v for k, v in cloud.backend.counters()["calls"].items() if "Describe" not in k}
-    assert writes == {"RegisterTargets": 1, "DeregisterTargets": 1}
+    assert tc.writes(cloud) == {"RegisterTargets": 1, "DeregisterTargets": 1}
 
 
 def test_eni_ip_outside_the_vpc_is_a_cloud_error(tc: Any, cloud: Any, provider: Any) -> None:
@@ -179,26 +188,11 @@ def test_local_traffic_policy_health_check(tc: Any, cloud: Any, provider: Any) -
     )
 
 
-def test_unchanged_ensure_makes_zero_writes(tc: Any, cloud: Any, provider: Any) -> None:
-    service = tc.ref()
-    want = tc.desired(cloud, service, ((80, TCP, 30080), (80, UDP, 30081), (443, TCP, 30443)))
-    first = tc.converge(lambda: provider.ensure(want))
-    cloud.backend.reset_counters()
-    again = provider.ensure(want)
-    counters = cloud.backend.counters()
-    assert counters["write_calls"] == 0, counters["calls"]
-    assert counters["read_calls"] > 0
-    assert again == first
-    cloud.backend.reset_counters()
-    provider.update_backends(want)
-    assert cloud.backend.counters()["write_calls"] == 0
-
-
 def test_port_and_node_changes_are_diffed(tc: Any, cloud: Any, provider: Any) -> None:
     service = tc.ref()
     tc.converge(lambda: provider.ensure(tc.desired(cloud, service, ((80, TCP, 30080),))))
     nodes = tc.node_targets(cloud)
-    cloud.backend.reset_counters()
+    cloud.admin.reset()
     tc.converge(
         lambda: provider.update_backends(
             tc.desired(cloud, service, ((80, TCP, 30080),), nodes=nodes[:2])
@@ -208,8 +202,7 @@ def test_port_and_node_changes_are_diffed(tc: Any, cloud: Any, provider: Any) ->
     assert {iid for iid, _ in _targets(listener)} == {
         n.provider_id.rsplit("/", 1)[-1] for n in nodes[:2]
     }
-    writes = {k: v for k, v in cloud.backend.counters()["calls"].items() if "Describe" not in k}
-    assert writes == {"DeregisterTargets": 1}
+    assert tc.writes(cloud) == {"DeregisterTargets": 1}
     tc.converge(
         lambda: provider.ensure(tc.desired(cloud, service, ((8080, TCP, 30090),), nodes=nodes[:2]))
     )
@@ -218,21 +211,11 @@ def test_port_and_node_changes_are_diffed(tc: Any, cloud: Any, provider: Any) ->
     assert {port for _, port in _targets(listener)} == {30090}
 
 
-def test_nodes_of_other_clouds_are_not_targeted(tc: Any, cloud: Any, provider: Any) -> None:
-    foreign = NodeTarget(
-        name="aws-node", provider_id="aws:///us-east-1a/i-0abc", address="10.9.9.9"
-    )
-    nodes = (*tc.node_targets(cloud), foreign)
-    tc.converge(lambda: provider.ensure(tc.desired(cloud, tc.ref(), nodes=nodes)))
-    (listener,) = tc.lb_state(cloud)[0]["listeners"]
-    assert len(listener["targets"]) == len(cloud.instances)
-
-
 def test_async_tasks_raise_retry_after_then_converge(tc: Any, cloud: Any) -> None:
     provider = tc.make_provider(cloud, task_wait_seconds=0.05)
     service = tc.ref()
     want = tc.desired(cloud, service)
-    cloud.backend.set_hold_tasks(True)
+    tc.tasks(cloud, hold=True)
     with pytest.raises(RetryAfter) as caught:
         provider.ensure(want)
     assert caught.value.seconds == 0.05
@@ -240,7 +223,7 @@ def test_async_tasks_raise_retry_after_then_converge(tc: Any, cloud: Any) -> Non
     with pytest.raises(RetryAfter):
         provider.ensure(want)
     assert cloud.resources()["load_balancers"] == 1
-    cloud.backend.set_hold_tasks(False)
+    tc.tasks(cloud, hold=False)
     status = tc.converge(lambda: provider.ensure(want))
     assert cloud.resources() == {"load_balancers": 1, "listeners": 1, "targets": 3}
     assert status.ingress[0].ip
@@ -251,11 +234,15 @@ def test_resource_in_operating_is_retry_after(tc: Any, cloud: Any, provider: Any
     tc.converge(lambda: provider.ensure(tc.desired(cloud, service)))
     lb_id = tc.lb_state(cloud)[0]["id"]
     # Someone else's task holds the CLB (e.g. a console change).
-    cloud.backend.set_hold_tasks(True)
+    tc.tasks(cloud, hold=True)
     cloud.backend.modify_load_balancer_attributes(lb_id, name="renamed")
-    with pytest.raises(RetryAfter):
+    cloud.admin.reset()
+    with pytest.raises(RetryAfter) as caught:
         provider.ensure(tc.desired(cloud, service, ((81, TCP, 30081),)))
-    cloud.backend.set_hold_tasks(False)
+    # Retried a bounded number of times inside the call, then a wait (not a failure).
+    assert caught.value.seconds == 0.05
+    assert cloud.admin.counters().actions["DeleteListener"] == 4
+    tc.tasks(cloud, hold=False)
     tc.converge(lambda: provider.ensure(tc.desired(cloud, service, ((81, TCP, 30081),))))
     assert [item["port"] for item in tc.lb_state(cloud)[0]["listeners"]] == [81]
 
@@ -265,7 +252,7 @@ def test_failed_task_is_a_cloud_error_and_the_next_call_repairs(
 ) -> None:
     service = tc.ref()
     tc.converge(lambda: provider.ensure(tc.desired(cloud, service)))
-    cloud.backend.fail_next_tasks(1)
+    tc.tasks(cloud, fail_next=1)
     want = tc.desired(cloud, service, ((80, TCP, 30080), (90, UDP, 30090)))
     with pytest.raises(CloudError) as caught:
         tc.converge(lambda: provider.ensure(want))
@@ -274,18 +261,12 @@ def test_failed_task_is_a_cloud_error_and_the_next_call_repairs(
     assert sorted(item["port"] for item in tc.lb_state(cloud)[0]["listeners"]) == [80, 90]
 
 
-def test_restarted_provider_adopts_instead_of_duplicating(tc: Any, cloud: Any) -> None:
-    service = tc.ref()
-    first = tc.converge(lambda: tc.make_provider(cloud).ensure(tc.desired(cloud, service)))
+def test_same_name_with_a_new_uid_gets_its_own_clb(tc: Any, cloud: Any) -> None:
+    """Ownership is the Service UID, not its name: a recreated Service gets a new CLB."""
+    first = tc.converge(lambda: tc.make_provider(cloud).ensure(tc.desired(cloud, tc.ref())))
     restarted = tc.make_provider(cloud)
-    cloud.backend.reset_counters()
-    again = restarted.ensure(tc.desired(cloud, service))
-    assert again.lb_id == first.lb_id
-    assert cloud.backend.counters()["write_calls"] == 0
-    assert cloud.resources()["load_balancers"] == 1
-    # Another Service with the same name but a new UID gets its own CLB.
-    other = tc.ref(uid="uid-2")
-    tc.converge(lambda: restarted.ensure(tc.desired(cloud, other)))
+    other = tc.converge(lambda: restarted.ensure(tc.desired(cloud, tc.ref(uid="uid-2"))))
+    assert other.lb_id != first.lb_id
     assert cloud.resources()["load_balancers"] == 2
 
 
@@ -313,7 +294,7 @@ def test_reused_lb_port_taken_by_a_foreign_listener(tc: Any, cloud: Any, provide
     cloud.backend.seed_listener(lb_id, port=80, protocol="TCP", name="by-hand")
     with pytest.raises(InvalidService):
         provider.ensure(tc.desired(cloud, tc.ref(**{EXISTED_ANN: lb_id})))
-    assert cloud.backend.counters()["write_calls"] == 0
+    assert cloud.admin.counters().writes == 0
 
 
 def test_reuse_of_missing_or_foreign_lb_is_refused(tc: Any, cloud: Any, provider: Any) -> None:
@@ -326,43 +307,40 @@ def test_reuse_of_missing_or_foreign_lb_is_refused(tc: Any, cloud: Any, provider
     assert cloud.resources()["load_balancers"] == 1
 
 
-def test_request_limit_exceeded_is_retried(tc: Any, cloud: Any, provider: Any) -> None:
-    cloud.backend.inject_fault("RequestLimitExceeded", count=2)
+@pytest.mark.parametrize("code", sorted(ERROR_CODES.throttling))
+def test_every_tencent_throttling_code_is_retried_then_retry_after(
+    tc: Any, cloud: Any, code: str
+) -> None:
+    provider = tc.make_provider(cloud)
+    cloud.admin.inject_fault(code, count=2)
     tc.converge(lambda: provider.ensure(tc.desired(cloud, tc.ref())))
     assert cloud.resources()["load_balancers"] == 1
-    assert cloud.backend.counters()["calls"]["DescribeLoadBalancers"] >= 3
+    assert cloud.admin.counters().actions["DescribeLoadBalancers"] >= 3
+    cloud.admin.inject_fault(code, count=None)
+    with pytest.raises(RetryAfter):
+        provider.ensure(tc.desired(cloud, tc.ref()))
 
 
-def test_persistent_throttling_gives_up_with_cloud_error(tc: Any, cloud: Any) -> None:
+def test_persistent_internal_error_gives_up_with_cloud_error(tc: Any, cloud: Any) -> None:
     provider = tc.make_provider(cloud, max_attempts=2)
-    cloud.backend.inject_fault("InternalError", count=5)
+    cloud.admin.inject_fault("InternalError", count=5)
     with pytest.raises(CloudError) as caught:
         provider.ensure(tc.desired(cloud, tc.ref()))
     assert "InternalError" in str(caught.value)
-    assert cloud.backend.counters()["calls"]["DescribeLoadBalancers"] == 2
-
-
-def test_delete_removes_everything_and_is_idempotent(tc: Any, cloud: Any, provider: Any) -> None:
-    service = tc.ref()
-    tc.converge(
-        lambda: provider.ensure(tc.desired(cloud, service, ((80, TCP, 30080), (80, UDP, 30081))))
-    )
-    tc.converge(lambda: provider.delete(service))
-    assert cloud.resources() == {"load_balancers": 0, "listeners": 0, "targets": 0}
-    assert provider.get(service) is None
-    tc.converge(lambda: provider.delete(service))
+    assert not isinstance(caught.value, RetryAfter)
+    assert cloud.admin.counters().actions["DescribeLoadBalancers"] == 2
 
 
 def test_delete_while_a_task_runs_is_retry_after(tc: Any, cloud: Any) -> None:
     provider = tc.make_provider(cloud, task_wait_seconds=0.05)
     service = tc.ref()
     tc.converge(lambda: provider.ensure(tc.desired(cloud, service)))
-    cloud.backend.set_hold_tasks(True)
+    tc.tasks(cloud, hold=True)
     with pytest.raises(RetryAfter):
         provider.delete(service)
     with pytest.raises(RetryAfter):
         provider.delete(service)  # the CLB is in operation: ResourceInOperating
-    cloud.backend.set_hold_tasks(False)
+    tc.tasks(cloud, hold=False)
     tc.converge(lambda: provider.delete(service))
     assert cloud.resources()["load_balancers"] == 0
 
@@ -370,25 +348,26 @@ def test_delete_while_a_task_runs_is_retry_after(tc: Any, cloud: Any) -> None:
 def test_network_errors_are_retried_until_the_api_answers(
     tc: Any, cloud: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The first attempt meets a closed port; the API comes up while tenacity waits."""
+    """The first attempt meets a closed port; the API comes up while the kit's caller waits."""
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
     backend = ClbBackend(credentials=dict([tc.secrets(cloud)]), instances=3, task_delay=0.0)
-    servers: list[MockClbServer] = []
-    late = threading.Timer(0.1, lambda: servers.append(MockClbServer(backend, port=port)))
+    late_mocks: list[TencentMockCloud] = []
+    late = threading.Timer(0.1, lambda: late_mocks.append(serve(backend, port=port)))
     provider = tc.make_provider(cloud, endpoint=f"127.0.0.1:{port}", max_attempts=5)
     late.start()
-    caplog.set_level(logging.INFO, logger="lbprovider_tencent.client")
+    caplog.set_level(logging.INFO, logger="lbprovider.providerkit.calls")
     try:
         status = tc.converge(lambda: provider.ensure(tc.desired(cloud, tc.ref())))
     finally:
         late.join()
-        for server in servers:
-            server.stop()
+        for mock in late_mocks:
+            mock.stop()
     assert status.lb_id in {lb.lb_id for lb in backend.load_balancers.values()}
-    assert any(record.message == "retrying CLB call" for record in caplog.records)
+    retries = [r for r in caplog.records if r.message == "retrying cloud api call"]
+    assert any(getattr(r, "provider", None) == "tencent" for r in retries)
 
 
 def test_unknown_subnet_or_taken_vip_is_invalid_service(tc: Any, cloud: Any, provider: Any) -> None:

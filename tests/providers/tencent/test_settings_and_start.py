@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lbprovider.cloud import (
+    CloudError,
     DesiredLoadBalancer,
     Listener,
     NodeTarget,
@@ -33,34 +34,47 @@ def creds(tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize(
-    ("settings", "key"),
+    ("settings", "message"),
     [
-        ({}, "region"),
-        ({"region": ""}, "region"),
-        ({"region": "ap-guangzhou", "zone": "x"}, "zone"),
-        ({"region": "ap-guangzhou", "vpc_id": 5}, "vpc_id"),
-        ({"region": "ap-guangzhou", "scheme": "ftp"}, "scheme"),
-        ({"region": "ap-guangzhou", "task_wait_seconds": "1"}, "task_wait_seconds"),
-        ({"region": "ap-guangzhou", "max_attempts": 0}, "max_attempts"),
-        ({"region": "ap-guangzhou", "credentials_file": "/nonexistent/creds"}, "credentials_file"),
+        ({}, r"^settings\.region: required$"),
+        ({"region": ""}, r"^settings\.region: required$"),
+        ({"region": "ap-guangzhou", "zone": "x"}, r"^settings: unknown key 'zone' \(known: "),
+        ({"region": "ap-guangzhou", "vpc_id": 5}, r"^settings\.vpc_id: must be a string$"),
+        ({"region": "ap-guangzhou", "scheme": "ftp"}, r"^settings\.scheme: must be one of "),
+        (
+            {"region": "ap-guangzhou", "task_wait_seconds": "1"},
+            r"^settings\.task_wait_seconds: must be a number >= 0$",
+        ),
+        (
+            {"region": "ap-guangzhou", "max_attempts": 0},
+            r"^settings\.max_attempts: must be an integer >= 1$",
+        ),
+        (
+            {"region": "ap-guangzhou", "credentials_file": "/nonexistent/creds"},
+            r"^settings\.credentials_file: cannot read /nonexistent/creds",
+        ),
     ],
 )
-def test_bad_settings_name_the_key(settings: dict[str, Any], key: str) -> None:
-    with pytest.raises(ProviderConfigError, match=key):
+def test_bad_settings_name_the_key(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ProviderConfigError, match=message):
         create(settings, cluster_name="c")
 
 
 def test_credentials_file_must_hold_both_keys(tmp_path: Path) -> None:
     path = tmp_path / "creds.yaml"
     path.write_text("secret_id: AKIDonly\n")
-    with pytest.raises(ProviderConfigError, match="credentials_file"):
+    with pytest.raises(
+        ProviderConfigError, match=r"^settings\.credentials_file: .* lacks secret_key"
+    ):
         create({"region": "ap-guangzhou", "credentials_file": str(path)}, cluster_name="c")
 
 
 def test_environment_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TENCENTCLOUD_SECRET_ID", raising=False)
     monkeypatch.delenv("TENCENTCLOUD_SECRET_KEY", raising=False)
-    with pytest.raises(ProviderConfigError, match="TENCENTCLOUD_SECRET_ID"):
+    with pytest.raises(
+        ProviderConfigError, match=r"^settings\.credentials_file: .*TENCENTCLOUD_SECRET_ID"
+    ):
         create({"region": "ap-guangzhou"}, cluster_name="c")
     monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", "AKIDenv")
     monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", "envkey")
@@ -70,12 +84,23 @@ def test_environment_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_secrets_stay_out_of_reprs(creds: str) -> None:
     loaded = load_credentials(parse_settings({"region": "ap-guangzhou", "credentials_file": creds}))
     assert "AKIDx" not in repr(loaded)
+    assert loaded["secret_id"] == "AKIDx"
+
+
+def test_credentials_from_an_ini_file_and_an_sts_token(tmp_path: Path) -> None:
+    path = tmp_path / "creds.ini"
+    path.write_text("[default]\nsecret_id = AKIDini\nsecret_key = k\ntoken = sts\n")
+    loaded = load_credentials(
+        parse_settings({"region": "ap-guangzhou", "credentials_file": str(path)})
+    )
+    assert (loaded["secret_id"], loaded.get("token")) == ("AKIDini", "sts")
+    assert "sts" not in repr(loaded)
 
 
 def test_missing_vpc_id_fails_creation_only(tc: Any, cloud: Any) -> None:
     settings = {k: v for k, v in cloud.provider_settings().items() if k != "vpc_id"}
     provider = create(settings, cluster_name=tc.CLUSTER)
-    with pytest.raises(Exception, match="vpc_id"):
+    with pytest.raises(CloudError, match=r"^settings\.vpc_id: required"):
         provider.ensure(tc.desired(cloud, tc.ref()))
 
 

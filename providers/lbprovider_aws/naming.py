@@ -1,26 +1,29 @@
-"""AWS tag forms of the ownership tags, and the deterministic names derived from an owner.
+"""Names and tags of this provider's AWS objects: the one place for them.
 
-Names only keep AWS objects unique and readable; ownership is always decided
-by the tags (cluster + Service UID), never by a name alone.
+Ownership tags come from :mod:`lbprovider.cloud.tags` (cluster + Service UID);
+names only keep AWS objects unique and readable, and never decide ownership.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lbprovider.cloud.tags import CLUSTER_TAG, is_owned_by, ownership_tags
+from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_UID_TAG, is_owned_by, ownership_tags
 from lbprovider.cloud.types import ServiceRef
 
 __all__ = [
     "CLUSTER_TAG",
+    "MARKER_PREFIX",
     "REQUESTED_IP_TAG",
+    "SERVICE_UID_TAG",
     "aws_tags",
     "cluster_tag_key",
     "from_aws",
     "is_owned_by",
     "load_balancer_name",
+    "marker",
     "owner_hash",
     "target_group_name",
     "target_group_prefix",
@@ -29,6 +32,9 @@ __all__ = [
 NAME_PREFIX = "lbp"
 REQUESTED_IP_TAG = "lbprovider.io/requested-ip"
 """The private IP an internal NLB was created with (AWS cannot change it in place)."""
+MARKER_PREFIX = "lbprovider:"
+"""Starts the description of every backend rule added to a node security group."""
+DESCRIPTION_LIMIT = 255
 
 
 def cluster_tag_key(cluster: str) -> str:
@@ -36,7 +42,7 @@ def cluster_tag_key(cluster: str) -> str:
     return f"kubernetes.io/cluster/{cluster}"
 
 
-def aws_tags(ref: ServiceRef, extra: dict[str, str] | None = None) -> list[dict[str, str]]:
+def aws_tags(ref: ServiceRef, extra: Mapping[str, str] | None = None) -> list[dict[str, str]]:
     """``[{"Key": ..., "Value": ...}]`` for every object created for ``ref``."""
     tags = ownership_tags(ref)
     tags[cluster_tag_key(ref.cluster)] = "owned"
@@ -51,6 +57,11 @@ def from_aws(tags: Iterable[Any] | None) -> dict[str, str]:
         if isinstance(item, dict) and "Key" in item:
             result[str(item["Key"])] = str(item.get("Value", ""))
     return result
+
+
+def marker(ref: ServiceRef) -> str:
+    """The description that marks a node security-group rule as created for ``ref``."""
+    return f"{MARKER_PREFIX}{ref.cluster}/{ref.uid}"[:DESCRIPTION_LIMIT]
 
 
 def owner_hash(ref: ServiceRef) -> str:

@@ -1,6 +1,6 @@
-"""The AWS Service annotations this provider understands, parsed and validated.
+"""The AWS Service annotations this provider understands, parsed once into :class:`Options`.
 
-A bad value raises :class:`InvalidService` with a message naming the
+Pure (no SDK): a bad value raises :class:`InvalidService` naming the
 annotation, before any cloud call is made.
 """
 
@@ -25,7 +25,7 @@ _FALSE = {"false"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AwsAnnotations:
+class Options:
     """What a Service's annotations ask of its NLB."""
 
     scheme: str = INTERNET_FACING
@@ -76,6 +76,6 @@ def _subnets(ref: ServiceRef) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def parse(ref: ServiceRef) -> AwsAnnotations:
+def parse_options(ref: ServiceRef) -> Options:
     """Validate ``ref``'s AWS annotations; InvalidService names the bad one."""
-    return AwsAnnotations(scheme=_scheme(ref), subnets=_subnets(ref))
+    return Options(scheme=_scheme(ref), subnets=_subnets(ref))

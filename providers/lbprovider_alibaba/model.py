@@ -1,0 +1,494 @@
+"""The local model: what SLB should hold for one Service, and the diff with what it holds.
+
+Pure functions over frozen values, no SDK and no cloud call, so the diff is
+unit-tested on its own (``tests/providers/alibaba/test_model.py``):
+
+- :func:`wanted_listeners` / :func:`new_load_balancer`: the desired state from a
+  :class:`DesiredLoadBalancer`, the parsed :class:`Options` and class settings;
+- :class:`RemoteLoadBalancer`, :class:`RemoteListener`, :class:`RemoteGroup`: what
+  was read (``api.py`` builds them from SLB's replies);
+- :func:`plan_listeners`, :func:`backend_diff`, :func:`listener_change`,
+  :func:`stale_groups`, :func:`known_eni_owners` / :func:`resolve_eni_owners`:
+  which calls the difference needs; an unchanged Service needs none.
+
+Each Service port is one listener (TCP and UDP on one port are two) with its
+own VServerGroup.  Backends are ECS instances on the node port, or Pod IPs as
+ENI backends (``ServerId`` the ENI holding the IP, ``ServerIp`` the Pod IP).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lbprovider.cloud import (
+    BackendMode,
+    DesiredLoadBalancer,
+    Ingress,
+    InvalidService,
+    LoadBalancerStatus,
+    PortStatus,
+    Protocol,
+    ServiceRef,
+)
+from lbprovider_alibaba import naming
+from lbprovider_alibaba.options import Options
+
+MAX_PERSISTENCE = 3600  # SLB's upper bound for TCP PersistenceTimeout
+BACKEND_WEIGHT = 100
+TRAFFIC_PORT = -520
+"""What Set*ListenerAttribute takes for "check the backend port" (Create takes it unset)."""
+_TRAFFIC_PORT_VALUES = (None, "", 0, TRAFFIC_PORT)  # how SLB reports it
+MAX_LISTED_IPS = 10  # in one warning; the rest are counted
+
+BackendKey = tuple[str, int, str, str]
+"""``(ServerId, Port, Type, ServerIp)`` of one VServerGroup member (ServerIp only for eni)."""
+PodTarget = tuple[str, int]
+"""``(Pod IP, target port)``."""
+ListenerKey = tuple[str, int]
+"""``(PROTOCOL, port)``."""
+
+
+# -- the local model ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WantedListener:
+    """One listener as the Service wants it, with its VServerGroup."""
+
+    protocol: str
+    port: int
+    group_name: str
+    backends: frozenset[BackendKey] = frozenset()
+    """Node-port backends (ENI backends are known once ``pods`` are resolved)."""
+    pods: frozenset[PodTarget] = frozenset()
+    pod_mode: bool = False
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    """Listener attributes compared with the cloud (VServerGroupId aside)."""
+
+    @property
+    def key(self) -> ListenerKey:
+        return (self.protocol, self.port)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewLoadBalancer:
+    """The CreateLoadBalancer call for a Service that has none."""
+
+    name: str
+    address_type: str
+    vpc_id: str | None
+    vswitch_id: str | None
+    spec: str | None
+    address: str | None
+    tags: Mapping[str, str]
+    delete_protection: bool
+
+
+def wanted_listeners(
+    desired: DesiredLoadBalancer, *, region: str
+) -> tuple[tuple[WantedListener, ...], tuple[str, ...]]:
+    """The listeners ``desired`` asks for, and warnings for what SLB cannot honour."""
+    ref = desired.ref
+    warnings: list[str] = []
+    instances = naming.instance_ids(desired.nodes, region=region)
+    affinity = desired.session_affinity
+    persistence = 0
+    if affinity is not None:
+        persistence = min(affinity.timeout_seconds, MAX_PERSISTENCE)
+        if affinity.timeout_seconds > MAX_PERSISTENCE:
+            warnings.append(
+                f"sessionAffinity ClientIP timeout {affinity.timeout_seconds}s exceeds "
+                f"SLB's maximum; using {MAX_PERSISTENCE}s"
+            )
+    health = desired.health_check if desired.backend_mode is BackendMode.NODE_PORT else None
+    pod_mode = desired.backend_mode is BackendMode.POD_IP
+    out: list[WantedListener] = []
+    for listener in desired.listeners:
+        protocol = listener.protocol.value
+        backends: frozenset[BackendKey] = frozenset()
+        pods: frozenset[PodTarget] = frozenset()
+        if pod_mode:
+            pods = frozenset((e.ip, e.port) for e in listener.endpoints)
+        elif listener.node_port is not None:
+            backends = frozenset((i, listener.node_port, "ecs", "") for i in instances)
+        attrs: dict[str, Any] = {"Bandwidth": -1}
+        if protocol == Protocol.TCP.value:
+            attrs["PersistenceTimeout"] = persistence
+            if health is not None and health.protocol.upper() == "HTTP":
+                attrs["HealthCheckType"] = "http"
+                attrs["HealthCheckURI"] = health.path
+            else:
+                attrs["HealthCheckType"] = "tcp"
+            attrs["HealthCheckConnectPort"] = health.port if health is not None else 0
+        else:
+            attrs["HealthCheckConnectPort"] = 0
+            if affinity is not None:
+                warnings.append(
+                    f"sessionAffinity ClientIP is not available on SLB UDP listeners "
+                    f"(port {listener.port}/UDP)"
+                )
+            if health is not None:
+                warnings.append(
+                    f"the HTTP health check of externalTrafficPolicy Local cannot be used "
+                    f"by an SLB UDP listener (port {listener.port}/UDP); it checks the "
+                    "traffic port"
+                )
+        out.append(
+            WantedListener(
+                protocol=protocol,
+                port=listener.port,
+                group_name=naming.group_name(ref, protocol, listener.port),
+                backends=backends,
+                pods=pods,
+                pod_mode=pod_mode,
+                attrs=attrs,
+            )
+        )
+    if desired.source_ranges:
+        warnings.append(
+            "loadBalancerSourceRanges is not supported by the alibaba provider yet; "
+            "the load balancer accepts traffic from everywhere"
+        )
+    return tuple(out), tuple(warnings)
+
+
+def new_load_balancer(
+    desired: DesiredLoadBalancer,
+    options: Options,
+    *,
+    cluster: str,
+    vpc_id: str | None,
+    delete_protection: bool,
+) -> tuple[NewLoadBalancer, tuple[str, ...]]:
+    """The load balancer to create for ``desired``, and warnings."""
+    warnings: list[str] = []
+    address = None
+    if desired.requested_ip:
+        if options.intranet:
+            address = desired.requested_ip
+        else:
+            warnings.append(
+                f"loadBalancerIP {desired.requested_ip} ignored: an internet SLB gets its "
+                "address from Alibaba Cloud"
+            )
+    spec = NewLoadBalancer(
+        name=naming.lb_name(cluster, desired.ref),
+        address_type=options.address_type,
+        vpc_id=vpc_id if options.intranet else None,
+        vswitch_id=options.vswitch_id if options.intranet else None,
+        spec=options.spec,
+        address=address,
+        tags=naming.ownership_tags(desired.ref),
+        delete_protection=delete_protection,
+    )
+    return spec, tuple(warnings)
+
+
+# -- the remote model ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteLoadBalancer:
+    """A load balancer as read (or as just created)."""
+
+    lb_id: str
+    address: str = ""
+    address_type: str = ""
+    spec: str = ""
+    vpc_id: str = ""
+    delete_protection: bool = False
+    created: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Empty when read by id (DescribeLoadBalancerAttribute carries no tags)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteListener:
+    """A listener as DescribeLoadBalancerListeners reports it."""
+
+    protocol: str
+    port: int
+    group_id: str
+    status: str
+    attrs: Mapping[str, Any]
+    """Top-level and per-protocol config, merged."""
+
+    @property
+    def key(self) -> ListenerKey:
+        return (self.protocol, self.port)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteGroup:
+    """A VServerGroup (its members are read apart, only when needed)."""
+
+    group_id: str
+    name: str
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def pick_owned(found: Iterable[RemoteLoadBalancer], ref: ServiceRef) -> list[RemoteLoadBalancer]:
+    """The load balancers really tagged as ``ref``'s, oldest first."""
+    owned = [lb for lb in found if naming.is_owned_by(dict(lb.tags), ref)]
+    return sorted(owned, key=lambda lb: (lb.created, lb.lb_id))
+
+
+def our_groups(groups: Iterable[RemoteGroup], ref: ServiceRef) -> list[RemoteGroup]:
+    """The groups named as ``ref``'s (and through them, its listeners)."""
+    prefix = naming.group_prefix(ref)
+    return [group for group in groups if group.name.startswith(prefix)]
+
+
+def existing_warnings(
+    lb: RemoteLoadBalancer, desired: DesiredLoadBalancer, options: Options
+) -> tuple[str, ...]:
+    """What an owned load balancer cannot change in place; an address type change is invalid."""
+    if lb.address_type and lb.address_type != options.address_type:
+        raise InvalidService(
+            f"load balancer {lb.lb_id} is {lb.address_type}; the address type "
+            "cannot change in place: recreate the Service to switch it"
+        )
+    warnings: list[str] = []
+    if desired.requested_ip and desired.requested_ip != lb.address:
+        warnings.append(
+            f"loadBalancerIP {desired.requested_ip} ignored: load balancer "
+            f"{lb.lb_id} already has address {lb.address}"
+        )
+    if options.spec and lb.spec and options.spec != lb.spec:
+        warnings.append(
+            f"load balancer spec {options.spec} not applied: changing the spec of an existing "
+            f"load balancer ({lb.spec}) is not supported yet"
+        )
+    return tuple(warnings)
+
+
+def reused_warnings(lb: RemoteLoadBalancer, desired: DesiredLoadBalancer) -> tuple[str, ...]:
+    """A reused load balancer keeps its address."""
+    if desired.requested_ip and desired.requested_ip != lb.address:
+        return (
+            f"loadBalancerIP {desired.requested_ip} ignored: the reused load balancer "
+            f"{lb.lb_id} has address {lb.address}",
+        )
+    return ()
+
+
+# -- the diff -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenerStep:
+    """One wanted listener, the listener that serves it now and the group it keeps."""
+
+    want: WantedListener
+    live: RemoteListener | None
+    group_id: str | None
+    """The existing group to keep; None: create one."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenerPlan:
+    """Listeners to delete first (stale ones free their ports and groups), then each wanted one."""
+
+    stale: tuple[ListenerKey, ...]
+    steps: tuple[ListenerStep, ...]
+
+
+def plan_listeners(
+    lb_id: str,
+    wanted: Sequence[WantedListener],
+    listeners: Iterable[RemoteListener],
+    groups: Sequence[RemoteGroup],
+    *,
+    shared: bool,
+) -> ListenerPlan:
+    """Match wanted listeners with live ones.
+
+    On a shared (reused) load balancer only listeners that use one of our
+    ``groups`` are ours; a wanted port held by someone else's listener is an
+    ``InvalidService``.
+    """
+    live = {listener.key: listener for listener in listeners}
+    group_ids = {group.group_id for group in groups}
+    ours = {key: li for key, li in live.items() if not shared or li.group_id in group_ids}
+    wanted_keys = {want.key for want in wanted}
+    for key in sorted(wanted_keys):
+        if key in live and key not in ours:
+            raise InvalidService(
+                f"listener {key[1]}/{key[0]} of load balancer {lb_id} is not managed by "
+                "this Service; remove it or pick another port"
+            )
+    steps = tuple(
+        ListenerStep(
+            want=want,
+            live=ours.get(want.key),
+            group_id=pick_group(want, groups, ours.get(want.key)),
+        )
+        for want in wanted
+    )
+    return ListenerPlan(stale=tuple(sorted(set(ours) - wanted_keys)), steps=steps)
+
+
+def pick_group(
+    want: WantedListener, groups: Sequence[RemoteGroup], live: RemoteListener | None
+) -> str | None:
+    """The existing group for ``want``, or None when one must be created."""
+    named = [group for group in groups if group.name == want.group_name]
+    # Prefer the group the listener already uses (a crash may have left a twin).
+    named.sort(key=lambda group: live is None or group.group_id != live.group_id)
+    return named[0].group_id if named else None
+
+
+def backend_diff(
+    have: frozenset[BackendKey], want: frozenset[BackendKey]
+) -> tuple[list[BackendKey], list[BackendKey]]:
+    """``(to remove, to add)``, sorted."""
+    return sorted(have - want), sorted(want - have)
+
+
+def group_backends(want: WantedListener, owners: Mapping[str, str]) -> frozenset[BackendKey]:
+    """The members ``want``'s group should hold, given Pod IP -> ENI ``owners``."""
+    if not want.pod_mode:
+        return want.backends
+    return frozenset((owners[ip], port, "eni", ip) for ip, port in want.pods if ip in owners)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenerChange:
+    """The calls one listener needs (all None/False: none)."""
+
+    create: Mapping[str, Any] | None = None
+    update: Mapping[str, Any] | None = None
+    start: bool = False
+
+    @property
+    def writes(self) -> bool:
+        return self.create is not None or self.update is not None or self.start
+
+
+def _normalise(key: str, value: Any) -> Any:
+    if key == "HealthCheckConnectPort":
+        return 0 if value in _TRAFFIC_PORT_VALUES else int(value)
+    if key in ("PersistenceTimeout", "Bandwidth"):
+        return int(value) if value not in (None, "") else (0 if key == "PersistenceTimeout" else -1)
+    if key == "HealthCheckType":
+        return str(value or "tcp").lower()
+    return "" if value is None else str(value)
+
+
+def listener_change(
+    want: WantedListener, group_id: str, live: RemoteListener | None
+) -> ListenerChange:
+    """Create (and start), update, or only start a listener; nothing when it matches."""
+    if live is None:
+        params = {
+            key: value
+            for key, value in want.attrs.items()
+            if not (key == "HealthCheckConnectPort" and value == 0)
+        }
+        return ListenerChange(create={**params, "VServerGroupId": group_id}, start=True)
+    changed = live.group_id != group_id or any(
+        _normalise(key, live.attrs.get(key)) != _normalise(key, value)
+        for key, value in want.attrs.items()
+    )
+    update = None
+    if changed:
+        params = {
+            key: (TRAFFIC_PORT if key == "HealthCheckConnectPort" and value == 0 else value)
+            for key, value in want.attrs.items()
+        }
+        update = {**params, "VServerGroup": "on", "VServerGroupId": group_id}
+    return ListenerChange(update=update, start=live.status != "running")
+
+
+def stale_groups(groups: Iterable[RemoteGroup], kept: set[str]) -> list[str]:
+    """Our groups no wanted listener keeps (deleted after the listeners that used them)."""
+    return [group.group_id for group in groups if group.group_id not in kept]
+
+
+# -- Pod IPs and the ENIs that hold them --------------------------------------------------
+
+
+def known_eni_owners(
+    wanted: Sequence[WantedListener], held: Iterable[frozenset[BackendKey]]
+) -> tuple[dict[str, str], list[str]]:
+    """Pod IP -> ENI the groups already hold it with, and the wanted IPs still to look up.
+
+    The remote state is the only memory (nothing is cached across syncs): an IP
+    held with exactly one ENI keeps it, so an unchanged Service costs no lookup.
+    """
+    ips = {ip for want in wanted for ip, _ in want.pods}
+    registered: dict[str, set[str]] = {}
+    for keys in held:
+        for server_id, _, kind, ip in keys:
+            # ``eni-``: entries an older version made with the Pod IP as ServerId are redone.
+            if kind == "eni" and ip in ips and server_id.startswith("eni-"):
+                registered.setdefault(ip, set()).add(server_id)
+    owners = {ip: next(iter(enis)) for ip, enis in registered.items() if len(enis) == 1}
+    return owners, sorted(ips - set(owners), key=_ip_sort_key)
+
+
+def resolve_eni_owners(
+    unknown: Sequence[str], found: Mapping[str, set[str]], *, vpc_id: str | None
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Owners of the looked-up IPs that exactly one ENI holds; warnings for the others."""
+    owners = {ip: next(iter(enis)) for ip, enis in found.items() if len(enis) == 1}
+    where = f" in VPC {vpc_id}" if vpc_id else ""
+    warnings: list[str] = []
+    orphans = [ip for ip in unknown if not found.get(ip)]
+    if orphans:
+        warnings.append(
+            f"no in-use ENI{where} holds Pod IP(s) {_ip_list(orphans)}: those endpoints "
+            "are not load balancer backends (is the Pod network ENI-based, e.g. Terway?)"
+        )
+    shared = [ip for ip in unknown if len(found.get(ip, ())) > 1]
+    if shared:
+        warnings.append(
+            f"several ENIs{where} hold Pod IP(s) {_ip_list(shared)}: those endpoints are "
+            "not load balancer backends (set the class setting vpc_id)"
+        )
+    return owners, tuple(warnings)
+
+
+def _ip_sort_key(ip: str) -> tuple[int, int | str]:
+    try:
+        return (0, int(ipaddress.ip_address(ip)))
+    except ValueError:
+        return (1, ip)
+
+
+def _ip_list(ips: Sequence[str]) -> str:
+    shown = ", ".join(ips[:MAX_LISTED_IPS])
+    more = len(ips) - MAX_LISTED_IPS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+# -- status -------------------------------------------------------------------------------
+
+
+def status(
+    lb: RemoteLoadBalancer, ports: Iterable[PortStatus], warnings: Sequence[str] = ()
+) -> LoadBalancerStatus:
+    """The status a load balancer gives its Service (its VIP, when it has one)."""
+    ingress = (Ingress(ip=lb.address, ip_mode="VIP", ports=tuple(ports)),) if lb.address else ()
+    return LoadBalancerStatus(lb_id=lb.lb_id, ingress=ingress, warnings=tuple(warnings))
+
+
+def served_ports(wanted: Iterable[WantedListener]) -> tuple[PortStatus, ...]:
+    return tuple(PortStatus(port=want.port, protocol=Protocol(want.protocol)) for want in wanted)
+
+
+def live_ports(
+    listeners: Iterable[RemoteListener], groups: Sequence[RemoteGroup], *, shared: bool
+) -> tuple[PortStatus, ...]:
+    """Ports served now: every listener, or on a shared load balancer only ours."""
+    group_ids = {group.group_id for group in groups}
+    return tuple(
+        PortStatus(port=li.port, protocol=Protocol(li.protocol))
+        for li in listeners
+        if not shared or li.group_id in group_ids
+    )

@@ -1,0 +1,225 @@
+"""The AWS mock's state: moto's (a process-wide store), seeded and read through boto3.
+
+moto holds the state and enforces AWS's rules (DESIGN §5 lists its known gaps,
+which no test may rely on).  This module seeds the sandbox's VPC, subnets, node
+security group and instances, and reads back what lbprovider owns for
+``GET /_admin/state``: the NLBs, target groups (with targets) and security
+groups carrying the cluster tag, and the backend rules on node security groups.
+It talks to moto directly, so its reads are neither counted nor faulted.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from lbprovider.cloud.sandbox import SandboxInstance
+from lbprovider_aws.naming import CLUSTER_TAG, MARKER_PREFIX, from_aws
+
+REGION = "us-east-1"
+ZONES = ("us-east-1a", "us-east-1b")
+DEFAULT_IMAGE = "ami-03cf127a"
+TEST_ACCESS_KEY = "testing"  # the mock's dummy key pair; not secrets
+TEST_SECRET_KEY = "testing"  # noqa: S105 - a fixed dummy value for the mock
+NODE_GROUP_NAME = "lbprovider-sandbox-nodes"
+TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Seeded:
+    """What :meth:`MotoState.seed` created."""
+
+    vpc_id: str
+    subnets: tuple[str, ...]
+    node_security_group: str
+    instances: tuple[SandboxInstance, ...]
+
+
+class MotoState:
+    """boto3 clients straight to moto at ``endpoint`` (cached, thread-safe)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                session: Any = boto3.session.Session(
+                    aws_access_key_id=TEST_ACCESS_KEY,
+                    aws_secret_access_key=TEST_SECRET_KEY,
+                    region_name=REGION,
+                )
+                self._clients[service] = session.client(service, endpoint_url=self.endpoint)
+            return self._clients[service]
+
+    # -- seeding -------------------------------------------------------------------------
+
+    def _image(self) -> str:
+        """One of moto's built-in AMIs; the known id avoids listing ~1300 images (slow)."""
+        ec2 = self.client("ec2")
+        try:
+            found = ec2.describe_images(ImageIds=[DEFAULT_IMAGE])["Images"]
+        except ClientError:
+            found = []
+        if found:
+            return str(found[0]["ImageId"])
+        return str(ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"])
+
+    def seed(self, *, instances: int) -> Seeded:
+        """A VPC, a subnet per zone, a node security group and ``instances`` instances in it."""
+        ec2 = self.client("ec2")
+        vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = tuple(
+            ec2.create_subnet(
+                VpcId=vpc_id, CidrBlock=f"10.0.{index + 1}.0/24", AvailabilityZone=zone
+            )["Subnet"]["SubnetId"]
+            for index, zone in enumerate(ZONES)
+        )
+        node_group = ec2.create_security_group(
+            GroupName=NODE_GROUP_NAME,
+            Description="the sandbox nodes",
+            VpcId=vpc_id,
+            TagSpecifications=[
+                {"ResourceType": "security-group", "Tags": [{"Key": "Name", "Value": "nodes"}]}
+            ],
+        )["GroupId"]
+        image = self._image()
+        seeded: list[SandboxInstance] = []
+        for index in range(instances):
+            found = ec2.run_instances(
+                ImageId=image,
+                MinCount=1,
+                MaxCount=1,
+                InstanceType="t3.micro",
+                SubnetId=subnets[index % len(subnets)],
+                SecurityGroupIds=[node_group],
+            )["Instances"][0]
+            zone = found["Placement"]["AvailabilityZone"]
+            seeded.append(
+                SandboxInstance(
+                    node_name=f"aws-node-{index + 1}",
+                    provider_id=f"aws:///{zone}/{found['InstanceId']}",
+                    internal_ip=found["PrivateIpAddress"],
+                )
+            )
+        return Seeded(
+            vpc_id=vpc_id,
+            subnets=subnets,
+            node_security_group=node_group,
+            instances=tuple(seeded),
+        )
+
+    # -- reading back ------------------------------------------------------------------------
+
+    def _tags(self, arns: list[str]) -> dict[str, dict[str, str]]:
+        elbv2 = self.client("elbv2")
+        found: dict[str, dict[str, str]] = {}
+        for start in range(0, len(arns), TAG_BATCH):
+            reply = elbv2.describe_tags(ResourceArns=arns[start : start + TAG_BATCH])
+            for item in reply["TagDescriptions"]:
+                found[str(item["ResourceArn"])] = from_aws(item.get("Tags"))
+        return found
+
+    def snapshot(self) -> dict[str, Any]:
+        """What lbprovider owns in moto, as JSON (``GET /_admin/state``)."""
+        elbv2, ec2 = self.client("elbv2"), self.client("ec2")
+        lbs = elbv2.describe_load_balancers()["LoadBalancers"]
+        tgs = elbv2.describe_target_groups()["TargetGroups"]
+        tags = self._tags(
+            [lb["LoadBalancerArn"] for lb in lbs] + [tg["TargetGroupArn"] for tg in tgs]
+        )
+        load_balancers = []
+        for lb in lbs:
+            arn = lb["LoadBalancerArn"]
+            if CLUSTER_TAG not in tags.get(arn, {}):
+                continue
+            listeners = elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"]
+            load_balancers.append(
+                {
+                    "arn": arn,
+                    "name": lb["LoadBalancerName"],
+                    "type": lb.get("Type"),
+                    "scheme": lb.get("Scheme"),
+                    "dns_name": lb.get("DNSName"),
+                    "subnets": sorted(zone["SubnetId"] for zone in lb.get("AvailabilityZones", [])),
+                    "security_groups": list(lb.get("SecurityGroups", [])),
+                    "tags": tags[arn],
+                    "listeners": [
+                        {
+                            "port": int(item["Port"]),
+                            "protocol": item["Protocol"],
+                            "target_group_arn": item["DefaultActions"][0].get("TargetGroupArn"),
+                        }
+                        for item in listeners
+                    ],
+                }
+            )
+        target_groups = []
+        for tg in tgs:
+            arn = tg["TargetGroupArn"]
+            if CLUSTER_TAG not in tags.get(arn, {}):
+                continue
+            health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+            target_groups.append(
+                {
+                    "arn": arn,
+                    "name": tg["TargetGroupName"],
+                    "protocol": tg["Protocol"],
+                    "port": int(tg["Port"]),
+                    "target_type": tg["TargetType"],
+                    "load_balancers": list(tg.get("LoadBalancerArns", [])),
+                    "tags": tags[arn],
+                    "targets": sorted(
+                        [str(item["Target"]["Id"]), int(item["Target"]["Port"])] for item in health
+                    ),
+                }
+            )
+        groups = ec2.describe_security_groups()["SecurityGroups"]
+        security_groups = []
+        node_sg_rules = []
+        for group in groups:
+            group_tags = from_aws(group.get("Tags"))
+            if CLUSTER_TAG in group_tags:
+                security_groups.append(
+                    {
+                        "id": group["GroupId"],
+                        "name": group["GroupName"],
+                        "tags": group_tags,
+                        "rules": sorted(
+                            [perm["IpProtocol"], int(perm.get("FromPort", -1)), item["CidrIp"]]
+                            for perm in group.get("IpPermissions", [])
+                            for item in perm.get("IpRanges", [])
+                        ),
+                    }
+                )
+            for perm in group.get("IpPermissions", []):
+                for pair in perm.get("UserIdGroupPairs", []):
+                    description = str(pair.get("Description", ""))
+                    if description.startswith(MARKER_PREFIX):
+                        node_sg_rules.append(
+                            {
+                                "group_id": group["GroupId"],
+                                "protocol": perm["IpProtocol"],
+                                "from_port": int(perm.get("FromPort", -1)),
+                                "to_port": int(perm.get("ToPort", -1)),
+                                "source": pair.get("GroupId"),
+                                "description": description,
+                            }
+                        )
+        return {
+            "load_balancers": load_balancers,
+            "target_groups": target_groups,
+            "security_groups": security_groups,
+            "node_sg_rules": node_sg_rules,
+        }
+
+
+def resources(snapshot: dict[str, Any]) -> dict[str, int]:
+    """Counts per kind of a :meth:`MotoState.snapshot`."""
+    return {kind: len(items) for kind, items in snapshot.items()}

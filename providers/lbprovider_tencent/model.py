@@ -1,0 +1,350 @@
+"""The local model: what one Service's CLB should look like, and the diff (pure).
+
+:func:`build` turns a :class:`DesiredLoadBalancer` and its :class:`Options`
+into a :class:`ClbSpec` (the CLB, its listeners with their health checks and
+session persistence, and each listener's exact targets).  The ``Remote*``
+values are what the SDK wrapper read back; :func:`listener_diff` and
+:func:`target_diff` say which writes bring the cloud to the spec, so an
+unchanged Service costs none.  No SDK here: the diff is unit-tested alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from lbprovider.cloud import (
+    BackendMode,
+    DesiredLoadBalancer,
+    Ingress,
+    InvalidService,
+    Listener,
+    LoadBalancerStatus,
+    PortStatus,
+    Protocol,
+    ServiceRef,
+)
+from lbprovider.cloud.tags import CLUSTER_TAG, is_owned_by, ownership_tags
+from lbprovider_tencent import naming
+from lbprovider_tencent.options import (
+    ANNOTATION_EXISTED_LBID,
+    ANNOTATION_INTERNAL_SUBNET,
+    Options,
+)
+
+LB_CREATING, LB_NORMAL = 0, 1
+"""CLB ``Status``: still being created, or ready."""
+SESSION_MIN, SESSION_MAX = 30, 3600
+"""CLB's range for ``SessionExpireTime`` (0 turns session persistence off)."""
+TARGET_WEIGHT = 10
+
+TargetKey = tuple[str, str, int]
+"""``("CVM", instance id, port)`` or ``("ENI", IP, port)``: one registered backend."""
+PortKey = tuple[Protocol, int]
+
+
+def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenerSpec:
+    """One listener as the Service wants it."""
+
+    name: str
+    port: int
+    protocol: Protocol
+    health_check: Mapping[str, Any]
+    session_expire: int
+    targets: frozenset[TargetKey]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "health_check", _frozen(self.health_check))
+
+    @property
+    def key(self) -> PortKey:
+        return (self.protocol, self.port)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClbSpec:
+    """The CLB one Service wants."""
+
+    name: str
+    lb_type: str
+    """``OPEN`` (public) or ``INTERNAL``."""
+    subnet_id: str | None
+    vip: str | None
+    """The requested VIP of an internal CLB (``loadBalancerIP``)."""
+    tags: Mapping[str, str]
+    reuse_lb_id: str | None
+    listeners: tuple[ListenerSpec, ...]
+    warnings: tuple[str, ...] = ()
+    skipped_nodes: tuple[str, ...] = ()
+    """Tencent nodes whose providerID has no instance id (not targeted)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", _frozen(self.tags))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteClb:
+    """A CLB as ``DescribeLoadBalancers`` reported it."""
+
+    lb_id: str
+    lb_type: str
+    status: int
+    vips: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.status == LB_NORMAL
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteListener:
+    """A listener as ``DescribeListeners`` reported it."""
+
+    listener_id: str
+    name: str
+    port: int
+    protocol: str
+    session_expire: int = 0
+    health_check: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenerDiff:
+    """The listener writes that bring a CLB to the spec."""
+
+    delete: tuple[str, ...] = ()
+    """Ids of our listeners the Service no longer has."""
+    create: tuple[ListenerSpec, ...] = ()
+    modify: tuple[tuple[str, ListenerSpec], ...] = ()
+    """(listener id, spec) whose health check or session persistence differ."""
+    ids: Mapping[PortKey, str] = field(default_factory=dict)
+    """Ids of the wanted listeners that exist already (kept or modified)."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.delete or self.create or self.modify)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetDiff:
+    """The target writes of one listener: register first, so it never runs empty."""
+
+    register: tuple[TargetKey, ...] = ()
+    deregister: tuple[TargetKey, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.register or self.deregister)
+
+
+# ---- desired state ------------------------------------------------------------------
+
+
+def _session_expire(desired: DesiredLoadBalancer, warnings: list[str]) -> int:
+    if desired.session_affinity is None:
+        return 0
+    timeout = desired.session_affinity.timeout_seconds
+    clamped = max(SESSION_MIN, min(SESSION_MAX, timeout))
+    if clamped != timeout:
+        warnings.append(
+            f"sessionAffinity ClientIP timeout {timeout}s is outside CLB's range "
+            f"[{SESSION_MIN}, {SESSION_MAX}]; using {clamped}s"
+        )
+    return clamped
+
+
+def health_check(desired: DesiredLoadBalancer, listener: Listener) -> dict[str, Any]:
+    """CLB's ``HealthCheck`` for one listener."""
+    check = desired.health_check
+    if check is not None and listener.protocol is Protocol.TCP:
+        # externalTrafficPolicy: Local: only nodes with local endpoints answer healthz.
+        return {
+            "HealthSwitch": 1,
+            "CheckType": "HTTP",
+            "CheckPort": check.port,
+            "HttpCheckPath": check.path,
+        }
+    if listener.protocol is Protocol.TCP:
+        return {"HealthSwitch": 1, "CheckType": "TCP"}
+    return {"HealthSwitch": 1}
+
+
+def targets(
+    desired: DesiredLoadBalancer, listener: Listener, instances: Iterable[str]
+) -> frozenset[TargetKey]:
+    """The exact backends of one listener: Pod IPs (ENI) or node ports on instances (CVM)."""
+    if desired.backend_mode is BackendMode.POD_IP:
+        return frozenset(("ENI", endpoint.ip, endpoint.port) for endpoint in listener.endpoints)
+    if listener.node_port is None:
+        return frozenset()
+    return frozenset(("CVM", instance, listener.node_port) for instance in instances)
+
+
+def _warnings(desired: DesiredLoadBalancer, options: Options) -> list[str]:
+    warnings: list[str] = []
+    if options.reuse_lb_id is not None and options.internal_subnet is not None:
+        warnings.append(
+            f"{ANNOTATION_INTERNAL_SUBNET} is ignored: the Service reuses CLB "
+            f"{options.reuse_lb_id} ({ANNOTATION_EXISTED_LBID})"
+        )
+    if desired.requested_ip and options.internal_subnet is None and options.reuse_lb_id is None:
+        warnings.append(
+            "loadBalancerIP is honoured only for internal CLBs "
+            f"({ANNOTATION_INTERNAL_SUBNET}); a public CLB gets its address from Tencent Cloud"
+        )
+    if desired.source_ranges:
+        warnings.append(
+            "loadBalancerSourceRanges is not supported by the tencent provider; "
+            "restrict access with CLB security groups"
+        )
+    if desired.health_check is not None and any(
+        item.protocol is Protocol.UDP for item in desired.listeners
+    ):
+        warnings.append(
+            "the externalTrafficPolicy: Local health check applies to TCP listeners only; "
+            "UDP listeners keep CLB's default check"
+        )
+    return warnings
+
+
+def build(desired: DesiredLoadBalancer, options: Options) -> ClbSpec:
+    """The CLB ``desired`` asks for (only this cloud's nodes are targeted)."""
+    ref = desired.ref
+    warnings = _warnings(desired, options)
+    session = _session_expire(desired, warnings)
+    instances: list[str] = []
+    skipped: list[str] = []
+    for node in desired.nodes_of(naming.PROVIDER_ID_PREFIX):
+        instance = naming.instance_id(node)
+        if instance is None:
+            skipped.append(node.name)
+        else:
+            instances.append(instance)
+    listeners = tuple(
+        ListenerSpec(
+            name=naming.listener_name(ref, listener),
+            port=listener.port,
+            protocol=listener.protocol,
+            health_check=health_check(desired, listener),
+            session_expire=session,
+            targets=targets(desired, listener, instances),
+        )
+        for listener in desired.listeners
+    )
+    internal = options.internal_subnet is not None
+    return ClbSpec(
+        name=naming.lb_name(ref),
+        lb_type="INTERNAL" if internal else "OPEN",
+        subnet_id=options.internal_subnet,
+        vip=desired.requested_ip if internal else None,
+        tags=ownership_tags(ref),
+        reuse_lb_id=options.reuse_lb_id,
+        listeners=listeners,
+        warnings=tuple(warnings),
+        skipped_nodes=tuple(skipped),
+    )
+
+
+# ---- rules about what was read ----------------------------------------------------------
+
+
+def check_reusable(ref: ServiceRef, lb: RemoteClb | None, lb_id: str) -> RemoteClb:
+    """The CLB named by ``tke-existed-lbid``, if this Service may use it."""
+    if lb is None:
+        raise InvalidService(f"CLB {lb_id} named by {ANNOTATION_EXISTED_LBID} does not exist")
+    if CLUSTER_TAG in lb.tags and not is_owned_by(dict(lb.tags), ref):
+        raise InvalidService(
+            f"CLB {lb_id} is managed by lbprovider for another Service; it cannot be reused"
+        )
+    return lb
+
+
+def drift_warnings(spec: ClbSpec, desired: DesiredLoadBalancer, lb: RemoteClb) -> tuple[str, ...]:
+    """What the Service asks that this CLB cannot change into (type, address)."""
+    warnings: list[str] = []
+    if spec.reuse_lb_id is None and lb.lb_type != spec.lb_type:
+        warnings.append(
+            f"CLB {lb.lb_id} is {lb.lb_type} but the Service asks for {spec.lb_type}; "
+            "the type of a CLB cannot change, recreate the Service"
+        )
+    internal = lb.lb_type == "INTERNAL"
+    if desired.requested_ip and internal and desired.requested_ip not in lb.vips:
+        warnings.append(
+            f"loadBalancerIP {desired.requested_ip} differs from CLB {lb.lb_id}'s address "
+            f"{', '.join(lb.vips)}; the address of a CLB cannot change"
+        )
+    return tuple(warnings)
+
+
+def ours(ref: ServiceRef, listeners: Iterable[RemoteListener]) -> list[RemoteListener]:
+    """The listeners of ``ref`` (by name: listeners carry no tags)."""
+    prefix = naming.listener_prefix(ref)
+    return [item for item in listeners if item.name.startswith(prefix)]
+
+
+def listener_diff(
+    spec: ClbSpec, ref: ServiceRef, lb_id: str, remote: Sequence[RemoteListener]
+) -> ListenerDiff:
+    """Our listeners to delete, create and modify; InvalidService when a wanted
+    port is held by a listener we do not own (on a reused CLB)."""
+    mine = {item.name: item for item in ours(ref, remote)}
+    foreign = {
+        (item.protocol, item.port): item.listener_id for item in remote if item.name not in mine
+    }
+    wanted = {item.name: item for item in spec.listeners}
+    for name, listener in wanted.items():
+        other = foreign.get((listener.protocol.value, listener.port))
+        if name not in mine and other is not None:
+            raise InvalidService(
+                f"{listener.protocol.value} port {listener.port} of CLB {lb_id} is used by "
+                f"listener {other}, which this Service does not own"
+            )
+    create: list[ListenerSpec] = []
+    modify: list[tuple[str, ListenerSpec]] = []
+    ids: dict[PortKey, str] = {}
+    for name, listener in wanted.items():
+        current = mine.get(name)
+        if current is None:
+            create.append(listener)
+            continue
+        ids[listener.key] = current.listener_id
+        if current.session_expire != listener.session_expire or any(
+            current.health_check.get(key) != value for key, value in listener.health_check.items()
+        ):
+            modify.append((current.listener_id, listener))
+    return ListenerDiff(
+        delete=tuple(item.listener_id for name, item in mine.items() if name not in wanted),
+        create=tuple(create),
+        modify=tuple(modify),
+        ids=ids,
+    )
+
+
+def target_diff(wanted: frozenset[TargetKey], have: frozenset[TargetKey]) -> TargetDiff:
+    """The targets to register and deregister on one listener, in a stable order."""
+    return TargetDiff(
+        register=tuple(sorted(wanted - have)), deregister=tuple(sorted(have - wanted))
+    )
+
+
+def status(
+    lb: RemoteClb, ports: Iterable[PortKey], warnings: Iterable[str] = ()
+) -> LoadBalancerStatus:
+    """The Service's status: the CLB's first VIP, and the ports it serves."""
+    port_status = tuple(PortStatus(port=port, protocol=proto) for proto, port in ports)
+    ingress = (Ingress(ip=lb.vips[0], ip_mode="VIP", ports=port_status),) if lb.vips else ()
+    return LoadBalancerStatus(lb_id=lb.lb_id, ingress=ingress, warnings=tuple(warnings))
+
+
+def served_ports(ref: ServiceRef, listeners: Iterable[RemoteListener]) -> list[PortKey]:
+    """The (protocol, port) of ``ref``'s listeners, in status order (port, protocol)."""
+    keys = ((item.port, item.protocol) for item in ours(ref, listeners))
+    return [(Protocol(proto), port) for port, proto in sorted(keys)]

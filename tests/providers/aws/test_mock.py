@@ -1,0 +1,204 @@
+"""The AWS mock cloud: its starter (the sandbox contract) and its fault-injecting proxy.
+
+The proxy is served by the mock-cloud kit, so it answers the shared admin
+routes; injected faults and auth failures must reach boto3 in AWS's own
+error shapes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+
+from lbprovider.cloud import DesiredLoadBalancer, Listener, NodeTarget, Protocol, ServiceRef
+from lbprovider.cloud.registry import MOCK_CLOUD_GROUP, load
+from lbprovider.cloud.sandbox import MockCloud
+from lbprovider.mockkit import MockAdmin
+from lbprovider_aws.mock import TEST_ACCESS_KEY, TEST_SECRET_KEY, AwsMockCloud
+from lbprovider_aws.provider import create
+
+pytestmark = pytest.mark.providers
+
+
+def boto3_client(
+    endpoint: str,
+    service: str = "elbv2",
+    *,
+    key: str = TEST_ACCESS_KEY,
+    secret: str = TEST_SECRET_KEY,
+) -> Any:
+    """A client of the proxy with botocore's retries off: one request per call."""
+    session: Any = boto3.session.Session(
+        aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+    )
+    return session.client(
+        service, endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1})
+    )
+
+
+@pytest.fixture
+def admin(cloud: AwsMockCloud) -> Iterator[MockAdmin]:
+    cloud.admin.reset()
+    cloud.admin.request("DELETE", "requests")
+    yield cloud.admin
+    cloud.admin.reset()
+
+
+def test_start_seeds_nodes_and_resources_drop_to_zero_after_delete() -> None:
+    start = load("aws", MOCK_CLOUD_GROUP)
+    cloud: MockCloud = start(host="127.0.0.1", port=0, instances=2)
+    try:
+        assert cloud.provider == "aws"
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", cloud.endpoint)
+        assert [i.node_name for i in cloud.instances] == ["aws-node-1", "aws-node-2"]
+        zones = set()
+        for instance in cloud.instances:
+            match = re.fullmatch(r"aws:///(us-east-1[ab])/(i-[0-9a-f]+)", instance.provider_id)
+            assert match, instance.provider_id
+            zones.add(match.group(1))
+            assert instance.internal_ip.startswith("10.0.")
+        assert zones == {"us-east-1a", "us-east-1b"}  # two AZs, as an NLB wants
+
+        settings = cloud.provider_settings()
+        assert Path(settings["credentials_file"]).is_file()
+        provider = create(settings, cluster_name="sandbox")
+        ref = ServiceRef(cluster="sandbox", namespace="default", name="web", uid="u-mock")
+        nodes = tuple(
+            NodeTarget(name=i.node_name, provider_id=i.provider_id, address=i.internal_ip)
+            for i in cloud.instances
+        )
+        listener = Listener(name="http", port=80, protocol=Protocol.TCP, node_port=30080)
+        status = provider.ensure(DesiredLoadBalancer(ref=ref, listeners=(listener,), nodes=nodes))
+        assert status.ingress[0].hostname
+        assert cloud.resources() == {
+            "load_balancers": 1,
+            "target_groups": 1,
+            "security_groups": 1,
+            "node_sg_rules": 1,
+        }
+
+        internal = ServiceRef(
+            cluster="sandbox",
+            namespace="default",
+            name="private",
+            uid="u-private",
+            annotations=cloud.internal_annotations(),
+        )
+        private = provider.ensure(
+            DesiredLoadBalancer(ref=internal, listeners=(listener,), nodes=nodes)
+        )
+        elbv2 = boto3_client(cloud.endpoint)
+        (found,) = elbv2.describe_load_balancers(LoadBalancerArns=[private.lb_id])["LoadBalancers"]
+        assert found["Scheme"] == "internal"
+        provider.delete(internal)
+
+        provider.delete(ref)
+        assert cloud.resources() == {
+            "load_balancers": 0,
+            "target_groups": 0,
+            "security_groups": 0,
+            "node_sg_rules": 0,
+        }
+    finally:
+        cloud.stop()
+    cloud.stop()  # idempotent
+    assert not Path(settings["credentials_file"]).exists()
+
+
+def _conforms(handle: AwsMockCloud) -> MockCloud:
+    return handle  # mypy checks here that the handle satisfies the sandbox contract
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "status"),
+    [("elbv2", "describe_load_balancers", 400), ("ec2", "describe_vpcs", 503)],
+)
+def test_injected_faults_reach_boto3_in_aws_error_shapes(
+    cloud: AwsMockCloud, admin: MockAdmin, service: str, call: str, status: int
+) -> None:
+    client = boto3_client(cloud.endpoint, service)
+    action = client.meta.method_to_api_mapping[call]
+    admin.inject_fault("Throttling", status=status, actions=[action], message="Rate exceeded")
+    with pytest.raises(ClientError) as raised:
+        getattr(client, call)()
+    response = raised.value.response
+    assert response["Error"]["Code"] == "Throttling"
+    assert response["Error"]["Message"] == "Rate exceeded"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert response["ResponseMetadata"]["RequestId"]
+    getattr(client, call)()  # the rule was spent; moto answers
+    counts = admin.counters()
+    assert counts.actions == {action: 2}
+    assert counts.writes == 0
+    # Only the answered call reached moto.
+    assert [entry["action"] for entry in admin.request("GET", "requests")["requests"]] == [action]
+
+
+def test_a_dropped_connection_is_a_connection_error(cloud: AwsMockCloud, admin: MockAdmin) -> None:
+    admin.inject_fault("Dropped", kind="drop", actions=["DescribeTargetGroups"])
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        boto3_client(cloud.endpoint).describe_target_groups()
+
+
+def test_requests_must_be_signed_with_the_mock_key(cloud: AwsMockCloud, admin: MockAdmin) -> None:
+    with pytest.raises(ClientError, match="InvalidClientTokenId"):
+        boto3_client(cloud.endpoint, key="AKIDSOMEONEELSE").describe_load_balancers()
+    with pytest.raises(ClientError, match="AuthFailure"):
+        boto3_client(cloud.endpoint, "ec2", key="AKIDSOMEONEELSE").describe_vpcs()
+    with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+        boto3_client(cloud.endpoint, secret="not-the-secret").describe_load_balancers()
+    counts = admin.counters()
+    assert (counts.rejected, counts.total) == (3, 0)
+    assert admin.request("GET", "requests")["requests"] == []
+
+
+def test_the_signature_clock_is_the_mock_clock(cloud: AwsMockCloud, admin: MockAdmin) -> None:
+    admin.advance_clock(3600)  # the client's X-Amz-Date is now an hour old
+    with pytest.raises(ClientError, match="Signature expired"):
+        boto3_client(cloud.endpoint).describe_load_balancers()
+    with pytest.raises(ClientError, match="RequestExpired"):
+        boto3_client(cloud.endpoint, "ec2").describe_vpcs()
+    admin.free_clock()
+    boto3_client(cloud.endpoint).describe_load_balancers()
+
+
+def test_shared_admin_routes_show_state_and_counters(
+    cloud: AwsMockCloud, admin: MockAdmin, settings: dict[str, Any]
+) -> None:
+    provider = create(settings, cluster_name="admin-test")
+    ref = ServiceRef(cluster="admin-test", namespace="default", name="web", uid="u-admin")
+    nodes = tuple(
+        NodeTarget(name=i.node_name, provider_id=i.provider_id, address=i.internal_ip)
+        for i in cloud.instances
+    )
+    listener = Listener(name="http", port=80, protocol=Protocol.TCP, node_port=30080)
+    admin.set_latency(0.01)
+    status = provider.ensure(DesiredLoadBalancer(ref=ref, listeners=(listener,), nodes=nodes))
+
+    state = admin.state()
+    (lb,) = state["load_balancers"]
+    assert lb["arn"] == status.lb_id
+    assert lb["tags"]["lbprovider.io/service-uid"] == "u-admin"
+    assert [(item["port"], item["protocol"]) for item in lb["listeners"]] == [(80, "TCP")]
+    (group,) = state["target_groups"]
+    assert {tuple(target) for target in group["targets"]} == {
+        (i.provider_id.rsplit("/", 1)[1], 30080) for i in cloud.instances
+    }
+    assert len(state["security_groups"]) == 1
+    assert {rule["group_id"] for rule in state["node_sg_rules"]} == {cloud.node_security_group}
+    assert admin.request("GET", "resources") == cloud.resources()
+
+    counts = admin.counters()
+    assert counts.actions["CreateLoadBalancer"] == 1
+    assert counts.writes >= 5
+    admin.reset()
+    assert admin.counters().total == 0
+    assert admin.request("GET", "faults") == {"faults": []}
+    provider.delete(ref)

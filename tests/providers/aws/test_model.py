@@ -1,0 +1,192 @@
+"""The AWS local model and its diffs: pure functions, no cloud."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lbprovider.cloud import (
+    BackendMode,
+    DesiredLoadBalancer,
+    EndpointTarget,
+    HealthCheck,
+    InvalidService,
+    Listener,
+    NodeTarget,
+    Protocol,
+    ServiceRef,
+    SessionAffinity,
+)
+from lbprovider_aws import model, naming
+from lbprovider_aws.options import INTERNAL, Options
+
+pytestmark = pytest.mark.unit
+
+REF = ServiceRef(cluster="c", namespace="ns", name="web", uid="u1")
+SUBNETS = ("subnet-1a", "subnet-2b")
+NODES = (
+    NodeTarget(name="n1", provider_id="aws:///us-east-1a/i-0001", address="10.0.1.5"),
+    NodeTarget(name="n2", provider_id="aws:///us-east-1b/i-0002", address="10.0.2.5"),
+    NodeTarget(name="n3", provider_id="gce://p/z/vm-1", address="10.9.9.9"),
+)
+
+
+def listener(protocol: Protocol, port: int, node_port: int | None = None, **kw: Any) -> Listener:
+    return Listener(
+        name=f"{protocol}-{port}", port=port, protocol=protocol, node_port=node_port, **kw
+    )
+
+
+def spec(*listeners: Listener, options: Options | None = None, **kwargs: Any) -> model.NlbSpec:
+    ordered = tuple(sorted(listeners, key=lambda item: (item.port, item.protocol)))
+    kwargs.setdefault("nodes", NODES)
+    desired = DesiredLoadBalancer(ref=REF, listeners=ordered, **kwargs)
+    return model.build(desired, options=options or Options(), subnets=SUBNETS)
+
+
+def test_target_diff_is_exact_on_id_and_port() -> None:
+    want = frozenset({("10.0.1.10", 8080), ("10.0.1.10", 8081)})
+    register, deregister = model.target_diff(want, {("10.0.1.10", 8080), ("10.0.1.10", 9090)})
+    assert register == [("10.0.1.10", 8081)]
+    assert deregister == [("10.0.1.10", 9090)]
+
+
+def test_build_targets_only_aws_nodes_and_opens_node_ports() -> None:
+    built = spec(listener(Protocol.TCP, 80, 30080), listener(Protocol.UDP, 5353, 30053))
+    assert [group.targets for group in built.target_groups] == [
+        frozenset({("i-0001", 30080), ("i-0002", 30080)}),
+        frozenset({("i-0001", 30053), ("i-0002", 30053)}),
+    ]
+    assert built.instance_ids == {"i-0001", "i-0002"}
+    assert built.rules == {("tcp", 80, "0.0.0.0/0"), ("udp", 5353, "0.0.0.0/0")}
+    # UDP gets a TCP rule too: health checks are TCP on the traffic port.
+    assert built.backend_rules == {("tcp", 30080), ("udp", 30053), ("tcp", 30053)}
+    assert built.name == naming.load_balancer_name(REF)
+
+
+def test_tcp_and_udp_on_one_port_are_one_tcp_udp_listener() -> None:
+    built = spec(listener(Protocol.TCP, 53, 30053), listener(Protocol.UDP, 53, 30053))
+    (only,) = built.listeners
+    assert only.protocol == "TCP_UDP"
+    assert [(p.port, p.protocol) for p in built.ports] == [(53, Protocol.TCP), (53, Protocol.UDP)]
+    with pytest.raises(InvalidService, match="same nodePort"):
+        spec(listener(Protocol.TCP, 53, 30053), listener(Protocol.UDP, 53, 30054))
+
+
+def test_pod_ip_targets_have_no_backend_rules_and_check_the_traffic_port() -> None:
+    endpoints = (EndpointTarget(ip="10.0.1.10", port=8080),)
+    built = spec(
+        listener(Protocol.TCP, 80, endpoints=endpoints),
+        backend_mode=BackendMode.POD_IP,
+        health_check=HealthCheck(port=32000),
+        nodes=(),
+    )
+    (group,) = built.target_groups
+    assert (group.target_type, group.port, group.health.port) == ("ip", 8080, "traffic-port")
+    assert built.backend_rules == frozenset()
+    assert built.instance_ids == frozenset()
+
+
+def test_requested_ip_is_pinned_only_for_internal_nlbs() -> None:
+    public = spec(listener(Protocol.TCP, 80, 30080), requested_ip="10.0.1.7")
+    assert public.requested_ip is None
+    assert "loadBalancerIP 10.0.1.7 ignored" in public.warnings[0]
+    internal = spec(
+        listener(Protocol.TCP, 80, 30080),
+        options=Options(scheme=INTERNAL),
+        requested_ip="10.0.1.7",
+    )
+    assert (internal.requested_ip, internal.warnings) == ("10.0.1.7", ())
+    lb = {"Scheme": INTERNAL}
+    assert model.compatible(lb, {naming.REQUESTED_IP_TAG: "10.0.1.7"}, internal)
+    assert not model.compatible(lb, {}, internal)
+    assert not model.compatible(lb, {}, public)
+
+
+def test_subnets_come_from_the_annotation_else_the_settings() -> None:
+    assert model.subnets_for(Options(subnets=("subnet-9",)), SUBNETS) == ("subnet-9",)
+    assert model.subnets_for(Options(), SUBNETS) == SUBNETS
+    with pytest.raises(InvalidService, match="no subnets"):
+        model.subnets_for(Options(), ())
+
+
+def test_listener_diff_keeps_matches_and_replaces_the_rest() -> None:
+    built = spec(listener(Protocol.TCP, 80, 30080), listener(Protocol.TCP, 443, 30443))
+    arns = {group.name: f"arn:tg/{group.port}" for group in built.target_groups}
+
+    def have(arn: str, port: int, protocol: str, group: str) -> dict[str, Any]:
+        actions = [{"Type": "forward", "TargetGroupArn": group}]
+        return {"ListenerArn": arn, "Port": port, "Protocol": protocol, "DefaultActions": actions}
+
+    changes = model.listener_diff(
+        [
+            have("l-80", 80, "TCP", "arn:tg/30080"),
+            have("l-80-dup", 80, "TCP", "arn:tg/30080"),
+            have("l-443", 443, "UDP", "arn:tg/30443"),
+            have("l-8080", 8080, "TCP", "arn:tg/x"),
+        ],
+        built,
+        arns,
+    )
+    assert changes.delete == ("l-80-dup", "l-443", "l-8080")
+    assert [(item.port, item.protocol) for item in changes.create] == [(443, "TCP")]
+    unchanged = model.listener_diff(
+        [have("l-80", 80, "TCP", "arn:tg/30080")], spec(listener(Protocol.TCP, 80, 30080)), arns
+    )
+    assert unchanged == model.ListenerChanges(delete=(), create=())
+
+
+def test_health_and_stickiness_updates_only_when_they_differ() -> None:
+    (group,) = spec(
+        listener(Protocol.TCP, 80, 30080),
+        health_check=HealthCheck(port=32100),
+        session_affinity=SessionAffinity(),
+    ).target_groups
+    current = {
+        "HealthCheckProtocol": "HTTP",
+        "HealthCheckPort": "32100",
+        "HealthCheckPath": "/healthz",
+    }
+    assert model.health_update(group, current) is None
+    assert model.health_update(group, {**current, "HealthCheckPort": "traffic-port"}) == {
+        "HealthCheckProtocol": "HTTP",
+        "HealthCheckPort": "32100",
+        "HealthCheckPath": "/healthz",
+    }
+    sticky = [
+        {"Key": "stickiness.enabled", "Value": "true"},
+        {"Key": "stickiness.type", "Value": "source_ip"},
+    ]
+    assert model.stickiness_update(group, sticky) is None
+    assert model.stickiness_update(group, []) == sticky
+
+
+def test_backend_diff_revokes_only_our_rules_and_reuses_others() -> None:
+    mark = naming.marker(REF)
+    group = {
+        "IpPermissions": [
+            {
+                "IpProtocol": "tcp",
+                "FromPort": port,
+                "ToPort": port,
+                "UserIdGroupPairs": [{"GroupId": "sg-nlb", "Description": description}],
+            }
+            for port, description in ((30080, mark), (30443, "operator"), (9100, "metrics"))
+        ]
+    }
+    have = model.backend_rules_of(group, source="sg-nlb", mark=mark)
+    assert have.ours == {("tcp", 30080, 30080)}
+    authorize, revoke = model.backend_diff(frozenset({("tcp", 30443), ("udp", 30053)}), have)
+    assert authorize == [("udp", 30053, 30053)]
+    assert revoke == [("tcp", 30080, 30080)]
+    (permission,) = model.backend_permissions(authorize, source="sg-nlb", mark=mark)
+    assert permission["UserIdGroupPairs"] == [{"GroupId": "sg-nlb", "Description": mark}]
+
+
+def test_cidr_rules_round_trip_through_permissions() -> None:
+    rules = {("tcp", 80, "10.0.0.0/8"), ("tcp", 80, "2001:db8::/32"), ("udp", 53, "0.0.0.0/0")}
+    authorize, revoke = model.rule_diff(frozenset(rules), set())
+    assert revoke == []
+    permissions = model.cidr_permissions(authorize)
+    assert model.cidr_rules_of({"IpPermissions": permissions}) == rules
