@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from lbprovider.mockkit import MockAdmin
 from lbprovider.testing.harness import SandboxRun
 from lbprovider.testing.kubehelpers import wait_for
 from lbprovider.testing.sandbox import CLASS_NAMES, FAKE_CLASS
@@ -164,3 +165,29 @@ def test_health_and_metrics_endpoints(e2e: SandboxRun) -> None:
         metrics = response.read().decode()
     assert "lbprovider_service_syncs_total" in metrics
     assert "lbprovider_provider_calls_total" in metrics
+
+
+THROTTLING = {
+    "aws": ("Throttling", 400),
+    "alibaba": ("Throttling.User", 400),
+    "tencent": ("RequestLimitExceeded", 200),
+}
+"""Each cloud's throttling answer, injected through the one admin interface of every mock."""
+
+
+@pytest.mark.parametrize("cloud", sorted(THROTTLING))
+def test_a_throttled_cloud_converges(e2e: SandboxRun, e2e_namespace: str, cloud: str) -> None:
+    admin = MockAdmin(e2e.sandbox.mock_clouds[cloud].endpoint)
+    code, status = THROTTLING[cloud]
+    # Enough throttled answers that the first sync gives up (RetryAfter) and a later one wins.
+    admin.inject_fault(code, status=status, count=8)
+    before = admin.counters()
+    e2e.cluster.create_service(e2e_namespace, seed_service("throttled", CLASS_NAMES[cloud]))
+    ingress = e2e.cluster.wait_ingress(e2e_namespace, "throttled", timeout=90)
+    assert ingress[0].get("ip") or ingress[0].get("hostname")
+    assert admin.request("GET", "faults") == {"faults": []}  # every throttled answer was given
+    assert (admin.counters() - before).total > 8
+    reasons = e2e.cluster.reasons(e2e_namespace, "throttled")
+    assert "SyncLoadBalancerFailed" not in reasons  # a wait, not a failure
+    delete_all(e2e, e2e_namespace, ["throttled"])
+    cloud_is_empty(e2e, cloud)
