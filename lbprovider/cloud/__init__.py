@@ -18,6 +18,7 @@ from lbprovider.cloud.interface import (
 )
 from lbprovider.cloud.types import (
     BackendMode,
+    ChangeAction,
     DesiredLoadBalancer,
     EndpointTarget,
     HealthCheck,
@@ -25,6 +26,8 @@ from lbprovider.cloud.types import (
     Listener,
     LoadBalancerStatus,
     NodeTarget,
+    OwnedLoadBalancer,
+    PlannedChange,
     PortStatus,
     Protocol,
     ServiceRef,
@@ -34,6 +37,7 @@ from lbprovider.cloud.types import (
 __all__ = [
     "CONNECTION_ERROR",
     "BackendMode",
+    "ChangeAction",
     "CloudApiError",
     "CloudError",
     "DesiredLoadBalancer",
@@ -44,6 +48,8 @@ __all__ = [
     "Listener",
     "LoadBalancerStatus",
     "NodeTarget",
+    "OwnedLoadBalancer",
+    "PlannedChange",
     "PortStatus",
     "Protocol",
     "Provider",

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from typing import Protocol as _Protocol
 from typing import runtime_checkable
 
-from lbprovider.cloud.types import DesiredLoadBalancer, LoadBalancerStatus, ServiceRef
+from lbprovider.cloud.types import (
+    DesiredLoadBalancer,
+    LoadBalancerStatus,
+    OwnedLoadBalancer,
+    PlannedChange,
+    ServiceRef,
+)
 
 
 class CloudError(Exception):
@@ -118,6 +124,20 @@ class Provider(_Protocol):
 
     def delete(self, ref: ServiceRef) -> None:
         """Remove everything this provider created for ``ref``; success if already gone."""
+        ...
+
+    def plan(self, desired: DesiredLoadBalancer) -> tuple[PlannedChange, ...]:
+        """What ``ensure(desired)`` would create, change or delete, reading only (no write).
+
+        Empty when the cloud already matches: then ``ensure`` makes no write.
+        ``InvalidService`` as ``ensure`` would raise it.
+        """
+        ...
+
+    def list_owned(self) -> tuple[OwnedLoadBalancer, ...]:
+        """Every load balancer this provider can reach (its account and region) that
+        carries this cluster's ownership tags, whatever Service it names (the orphan
+        sweep's input).  Reads only."""
         ...
 
 

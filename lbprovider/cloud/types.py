@@ -175,3 +175,44 @@ class LoadBalancerStatus:
     ingress: tuple[Ingress, ...]
     warnings: tuple[str, ...] = ()
     """Settings the provider could not honour; the core turns each into a Warning Event."""
+
+
+class ChangeAction(enum.StrEnum):
+    """What ``ensure`` would do to one cloud object."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedChange:
+    """One change ``ensure`` would make, as ``lbprovider plan`` prints it.
+
+    ``kind`` names the cloud object in the cloud's words (``listener``,
+    ``target group``, ``vserver group``, ``backends``, ``health check``,
+    ``security group rule``, ``attribute``, ``load balancer``); ``name`` which
+    one (``TCP:80``); ``before``/``after`` the values that differ, short and
+    human-readable ("" where the object does not exist on that side).
+    """
+
+    action: ChangeAction
+    kind: str
+    name: str
+    before: str = ""
+    after: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnedLoadBalancer:
+    """A load balancer in the cloud that carries this cluster's ownership tags."""
+
+    lb_id: str
+    service_uid: str
+    service_key: str
+    """``namespace/name`` as tagged when it was created (the name may be reused since)."""
+
+    def ref(self, cluster: str) -> ServiceRef:
+        """The ServiceRef a ``delete`` of this load balancer needs."""
+        namespace, _, name = self.service_key.partition("/")
+        return ServiceRef(cluster=cluster, namespace=namespace, name=name, uid=self.service_uid)

@@ -23,10 +23,13 @@ from typing import Any
 
 from lbprovider.cloud import (
     BackendMode,
+    ChangeAction,
     CloudApiError,
     DesiredLoadBalancer,
     Ingress,
     LoadBalancerStatus,
+    OwnedLoadBalancer,
+    PlannedChange,
     PortStatus,
     ProviderConfigError,
     ServiceRef,
@@ -281,6 +284,57 @@ class FakeProvider:
         owner = self._owner(ref)
         if self._read(owner) is not None:
             self._write("DeleteLoadBalancer", owner, None)
+
+    def plan(self, desired: DesiredLoadBalancer) -> tuple[PlannedChange, ...]:
+        """What ``ensure`` would change: the load balancer, listeners and backends."""
+        self._enter("plan", desired.ref)
+        existing = self._read(self._owner(desired.ref))
+        have = existing.desired if existing is not None else None
+        changes: list[PlannedChange] = []
+        if have is None:
+            changes.append(
+                PlannedChange(
+                    action=ChangeAction.CREATE, kind="load balancer", name=desired.ref.key
+                )
+            )
+        changes += _diff("listener", _listeners(have), _listeners(desired))
+        changes += _diff(
+            "backend",
+            {f"{target}:{port}" for target, port in backends(have)} if have else set(),
+            {f"{target}:{port}" for target, port in backends(desired)},
+        )
+        return tuple(changes)
+
+    def list_owned(self) -> tuple[OwnedLoadBalancer, ...]:
+        """The fake cloud's load balancers of this cluster."""
+        with self.cloud.lock:
+            found = [
+                lb
+                for lb in self.cloud.load_balancers.values()
+                if lb.desired.ref.cluster == self.cluster_name
+            ]
+        return tuple(
+            OwnedLoadBalancer(
+                lb_id=lb.lb_id, service_uid=lb.desired.ref.uid, service_key=lb.desired.ref.key
+            )
+            for lb in sorted(found, key=lambda lb: lb.lb_id)
+        )
+
+
+def _listeners(desired: DesiredLoadBalancer | None) -> set[str]:
+    if desired is None:
+        return set()
+    return {f"{item.protocol.value}:{item.port}" for item in desired.listeners}
+
+
+def _diff(kind: str, have: set[str], want: set[str]) -> list[PlannedChange]:
+    return [
+        PlannedChange(action=ChangeAction.CREATE, kind=kind, name=name, after=name)
+        for name in sorted(want - have)
+    ] + [
+        PlannedChange(action=ChangeAction.DELETE, kind=kind, name=name, before=name)
+        for name in sorted(have - want)
+    ]
 
 
 def backends(desired: DesiredLoadBalancer) -> frozenset[tuple[str, int]]:

@@ -21,6 +21,8 @@ from lbprovider.cloud import (
     DesiredLoadBalancer,
     InvalidService,
     LoadBalancerStatus,
+    OwnedLoadBalancer,
+    PlannedChange,
     RetryAfter,
     ServiceRef,
 )
@@ -205,6 +207,13 @@ class JournalProvider:
     def delete(self, ref: ServiceRef) -> None:
         self.journal.append((f"{self.prefix}delete", ref.key))
         self.fake.delete(ref)
+
+    def plan(self, desired: DesiredLoadBalancer) -> tuple[PlannedChange, ...]:
+        self.journal.append((f"{self.prefix}plan", desired.ref.key))
+        return self.fake.plan(desired)
+
+    def list_owned(self) -> tuple[OwnedLoadBalancer, ...]:
+        return self.fake.list_owned()
 
 
 class Clock:
