@@ -20,6 +20,7 @@ is a Warning Event + condition retried slowly, anything else backs off 5 s to
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -275,18 +276,23 @@ class ServiceController:
 
     def _resync_loop(self) -> None:
         while not self._stopped.wait(self._resync_seconds):
-            self.resync()
+            self.resync(spread=self._resync_seconds)
 
-    def resync(self) -> None:
+    def resync(self, *, spread: float = 0.0) -> None:
         """Re-ensure every served Service: repairs drift made in the cloud behind our back.
 
         Providers read and compare, so an unchanged cloud costs reads only, and
-        no Event is recorded unless something had to change.
+        no Event is recorded unless something had to change.  With ``spread``
+        each Service is queued at a random moment within that many seconds, so
+        the periodic resync costs the cloud an even trickle, never a burst (the
+        workers bound how many run at once).
         """
         for service in self.store.services.items():
             if self._served_class(service) is not None:
                 self._resync_due.add(service.key)
-                self.queue.add(service.key)
+                # Jitter, not a schedule: no cryptographic randomness needed.
+                delay = random.uniform(0.0, spread) if spread > 0 else 0.0  # noqa: S311
+                self.queue.add_after(service.key, delay)
 
     # --- sync ------------------------------------------------------------------------
 

@@ -779,3 +779,15 @@ def test_the_record_is_not_part_of_what_providers_see(world: World) -> None:
     lb = world.fake.find(KEY)
     assert lb is not None
     assert OWNERSHIP_ANNOTATION not in lb.desired.ref.annotations
+
+
+def test_the_periodic_resync_is_spread_over_its_period(world: World) -> None:
+    for name in ("a", "b", "c", "d"):
+        created(world, service(name))
+    world.controller.resync(spread=100.0)
+    assert world.queued() == []  # nothing at once: no burst
+    seen: list[str] = []
+    for _ in range(100):
+        world.clock.now += 1.0
+        seen += world.queued()
+    assert sorted(seen) == ["ns/a", "ns/b", "ns/c", "ns/d"]  # each once within the period
