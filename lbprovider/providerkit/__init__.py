@@ -7,6 +7,7 @@
 - :mod:`~lbprovider.providerkit.calls`: the one call wrapper every SDK call
   goes through: bounded jittered retries, "not found" as an outcome,
   persistent throttling as ``RetryAfter``, a log line and metrics.
+- :mod:`~lbprovider.providerkit.ratelimit`: the client-side token bucket.
 - :mod:`~lbprovider.providerkit.batching`: ``batched()`` for per-call limits.
 
 Providers import this and :mod:`lbprovider.cloud`, never ``kubernetes`` or the
@@ -16,6 +17,7 @@ rest of the core (import-linter keeps it so).
 from lbprovider.providerkit.batching import batched
 from lbprovider.providerkit.calls import CallPolicy, CloudCaller, ErrorCodes
 from lbprovider.providerkit.credentials import Credentials, CredentialSpec, load_credentials
+from lbprovider.providerkit.ratelimit import RateLimit, TokenBucket, rate_limit_fields
 from lbprovider.providerkit.settings import Field, SettingsSchema, config_error
 
 __all__ = [
@@ -25,8 +27,11 @@ __all__ = [
     "Credentials",
     "ErrorCodes",
     "Field",
+    "RateLimit",
     "SettingsSchema",
+    "TokenBucket",
     "batched",
     "config_error",
     "load_credentials",
+    "rate_limit_fields",
 ]

@@ -12,6 +12,8 @@ transient or not found.  Everything else is decided here, once:
   ``CallPolicy.throttled_retry_after``), and so does a resource that stays
   busy: both are waits, not failures (see the ``Provider`` docstring);
 - "not found" is an outcome: :meth:`CloudCaller.call_or_none` answers None;
+- every attempt takes a token of the provider's client-side rate limit
+  (``CallPolicy.rate_limit``), shared by all its workers;
 - each attempt is counted in ``lbprovider_cloud_api_calls_total`` and timed in
   ``lbprovider_cloud_api_call_duration_seconds``; a final failure is one log
   line with code and request id, never a credential.
@@ -29,6 +31,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from lbprovider.cloud import CONNECTION_ERROR, CloudApiError, RetryAfter
 from lbprovider.providerkit.metrics import CLOUD_API_CALLS, CLOUD_API_SECONDS
+from lbprovider.providerkit.ratelimit import RateLimit, TokenBucket
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,6 +67,8 @@ class CallPolicy:
     """``RetryAfter`` delay when throttling persists and the cloud gives no hint."""
     busy_retry_after: float = 2.0
     """``RetryAfter`` delay when a resource stays busy."""
+    rate_limit: RateLimit | None = None
+    """Client-side limit on every attempt of every call of one provider (None: unlimited)."""
 
 
 class CloudCaller:
@@ -77,12 +82,15 @@ class CloudCaller:
         codes: ErrorCodes,
         policy: CallPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.provider = provider
         self.codes = codes
         self.policy = policy if policy is not None else CallPolicy()
         self._translate = translate
         self._sleep = sleep
+        limit = self.policy.rate_limit
+        self._bucket = None if limit is None else TokenBucket(limit, clock=clock, sleep=sleep)
 
     # -- classification -------------------------------------------------------------
 
@@ -116,6 +124,8 @@ class CloudCaller:
     # -- calls ----------------------------------------------------------------------
 
     def _attempt(self, action: str, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        if self._bucket is not None:
+            self._bucket.acquire()
         started = time.monotonic()
         try:
             result = fn(*args, **kwargs)

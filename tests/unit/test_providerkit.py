@@ -15,7 +15,9 @@ from lbprovider.providerkit import (
     CredentialSpec,
     ErrorCodes,
     Field,
+    RateLimit,
     SettingsSchema,
+    TokenBucket,
     batched,
     load_credentials,
 )
@@ -246,3 +248,50 @@ def test_not_found_is_an_outcome() -> None:
 def test_foreign_exceptions_pass_through_untouched() -> None:
     with pytest.raises(KeyError):
         caller().call("Bug", Flaky(KeyError("bug")), "x")
+
+
+class FakeTime:
+    """A clock that moves only when something sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_token_bucket_allows_the_burst_then_the_rate() -> None:
+    time_ = FakeTime()
+    bucket = TokenBucket(RateLimit(rate=10, burst=40), clock=time_.clock, sleep=time_.sleep)
+    stamps = []
+    for _ in range(140):
+        bucket.acquire()
+        stamps.append(time_.now)
+    assert stamps[39] == 0.0  # the burst at once
+    assert stamps[-1] == pytest.approx(10.0)  # then 100 more at 10 per second
+    # Never more than burst + rate * t calls within any window starting at 0.
+    for index, stamp in enumerate(stamps):
+        assert index + 1 <= 40 + 10 * stamp + 1e-9
+
+
+def test_the_call_wrapper_takes_a_token_per_attempt() -> None:
+    time_ = FakeTime()
+    limited = CloudCaller(
+        provider="test",
+        translate=translate,
+        codes=CODES,
+        policy=CallPolicy(
+            attempts=3, wait_initial=0, wait_max=0, rate_limit=RateLimit(rate=2, burst=1)
+        ),
+        sleep=time_.sleep,
+    )
+    limited._bucket = TokenBucket(  # the same limit on the fake clock
+        RateLimit(rate=2, burst=1), clock=time_.clock, sleep=time_.sleep
+    )
+    flaky = Flaky(SdkError("Throttling"), SdkError("Throttling"))
+    assert limited.call("Limited", flaky, "ok") == "ok"
+    assert flaky.calls == 3
+    assert time_.now == pytest.approx(1.0)  # three attempts: one now, two at 2 per second
