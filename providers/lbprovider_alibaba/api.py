@@ -16,6 +16,7 @@ import functools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from aliyunsdkcore.acs_exception.error_code import SDK_HTTP_ERROR
@@ -214,7 +215,9 @@ class SlbApi:
             provider=PROVIDER,
             translate=functools.partial(translate, secrets=credentials.secrets()),
             codes=ERROR_CODES,
-            policy=policy if policy is not None else POLICY,
+            policy=policy
+            if policy is not None
+            else replace(POLICY, rate_limit=settings.rate_limit),
         )
 
     def close(self) -> None:

@@ -7,9 +7,11 @@ unit-tested on its own (``tests/providers/alibaba/test_model.py``):
   :class:`DesiredLoadBalancer`, the parsed :class:`Options` and class settings;
 - :class:`RemoteLoadBalancer`, :class:`RemoteListener`, :class:`RemoteGroup`: what
   was read (``api.py`` builds them from SLB's replies);
-- :func:`plan_listeners`, :func:`backend_diff`, :func:`listener_change`,
-  :func:`stale_groups`, :func:`known_eni_owners` / :func:`resolve_eni_owners`:
-  which calls the difference needs; an unchanged Service needs none.
+- :func:`plan_listeners`, :func:`known_eni_owners` / :func:`resolve_eni_owners`,
+  then :func:`sync_changes`, THE diff: the ordered :data:`Change` list that
+  ``ensure`` applies and ``plan`` reports (:func:`planned`), so the two cannot
+  disagree; an unchanged Service needs none;
+- :func:`owned_load_balancers`: what ``list_owned`` reports.
 
 Each Service port is one listener (TCP and UDP on one port are two) with its
 own VServerGroup.  Backends are ECS instances on the node port, or Pod IPs as
@@ -25,10 +27,13 @@ from typing import Any
 
 from lbprovider.cloud import (
     BackendMode,
+    ChangeAction,
     DesiredLoadBalancer,
     Ingress,
     InvalidService,
     LoadBalancerStatus,
+    OwnedLoadBalancer,
+    PlannedChange,
     PortStatus,
     Protocol,
     ServiceRef,
@@ -238,6 +243,23 @@ def pick_owned(found: Iterable[RemoteLoadBalancer], ref: ServiceRef) -> list[Rem
     return sorted(owned, key=lambda lb: (lb.created, lb.lb_id))
 
 
+def owned_load_balancers(
+    found: Iterable[RemoteLoadBalancer], *, cluster: str
+) -> tuple[OwnedLoadBalancer, ...]:
+    """The load balancers tagged as created for a Service of ``cluster``, by Service then id.
+
+    Only ours carry a Service UID tag: a reused load balancer is never tagged by us,
+    so it is never reported (and never swept).
+    """
+    owned = []
+    for lb in found:
+        owner = naming.owner_of(lb.tags, cluster=cluster)
+        if owner is not None:
+            uid, key = owner
+            owned.append(OwnedLoadBalancer(lb_id=lb.lb_id, service_uid=uid, service_key=key))
+    return tuple(sorted(owned, key=lambda item: (item.service_key, item.lb_id)))
+
+
 def our_groups(groups: Iterable[RemoteGroup], ref: ServiceRef) -> list[RemoteGroup]:
     """The groups named as ``ref``'s (and through them, its listeners)."""
     prefix = naming.group_prefix(ref)
@@ -380,34 +402,396 @@ def _normalise(key: str, value: Any) -> Any:
     return "" if value is None else str(value)
 
 
+def differing_attrs(want: WantedListener, live: RemoteListener) -> tuple[str, ...]:
+    """The wanted attributes ``live`` does not hold (compared in SLB's spellings)."""
+    return tuple(
+        key
+        for key, value in want.attrs.items()
+        if _normalise(key, live.attrs.get(key)) != _normalise(key, value)
+    )
+
+
 def listener_change(
-    want: WantedListener, group_id: str, live: RemoteListener | None
+    want: WantedListener, group_id: str | None, live: RemoteListener | None
 ) -> ListenerChange:
-    """Create (and start), update, or only start a listener; nothing when it matches."""
+    """Create (and start), update, or only start a listener; nothing when it matches.
+
+    ``group_id`` None: the listener's group is created in the same sync (its id
+    is not known yet, so the parameters leave ``VServerGroupId`` out).
+    """
+    group = {} if group_id is None else {"VServerGroupId": group_id}
     if live is None:
         params = {
             key: value
             for key, value in want.attrs.items()
             if not (key == "HealthCheckConnectPort" and value == 0)
         }
-        return ListenerChange(create={**params, "VServerGroupId": group_id}, start=True)
-    changed = live.group_id != group_id or any(
-        _normalise(key, live.attrs.get(key)) != _normalise(key, value)
-        for key, value in want.attrs.items()
-    )
+        return ListenerChange(create={**params, **group}, start=True)
+    changed = group_id is None or live.group_id != group_id or bool(differing_attrs(want, live))
     update = None
     if changed:
         params = {
             key: (TRAFFIC_PORT if key == "HealthCheckConnectPort" and value == 0 else value)
             for key, value in want.attrs.items()
         }
-        update = {**params, "VServerGroup": "on", "VServerGroupId": group_id}
+        update = {**params, "VServerGroup": "on", **group}
     return ListenerChange(update=update, start=live.status != "running")
 
 
 def stale_groups(groups: Iterable[RemoteGroup], kept: set[str]) -> list[str]:
     """Our groups no wanted listener keeps (deleted after the listeners that used them)."""
     return [group.group_id for group in groups if group.group_id not in kept]
+
+
+# -- the changes: what ensure applies and plan reports -------------------------------------
+#
+# One diff (:func:`sync_changes`) turns what was read into an ordered list of
+# changes; ``ensure`` makes one call (or batch) per change, ``plan`` shows each
+# change's :meth:`shown` lines.  A change always shows at least one line, so an
+# empty plan means an ensure without writes, and nothing else.
+
+MAX_SHOWN = 5  # backends listed in one planned change; the rest are counted
+HEALTH_CHECK_ATTRS = frozenset({"HealthCheckType", "HealthCheckURI", "HealthCheckConnectPort"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupRef:
+    """The VServerGroup a listener change uses: an existing one, or the one this sync creates."""
+
+    name: str
+    group_id: str | None = None
+    """None: the group a :class:`CreateGroup` earlier in the same list makes under ``name``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteListener:
+    """A listener of ours no Service port wants (deleted first: it frees its port and group)."""
+
+    listener: ListenerKey
+
+    def shown(self) -> tuple[PlannedChange, ...]:
+        name = listener_name(self.listener)
+        return (PlannedChange(action=ChangeAction.DELETE, kind="listener", name=name, before=name),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateGroup:
+    """A VServerGroup for ``listener``, created holding ``backends``."""
+
+    listener: ListenerKey
+    name: str
+    backends: tuple[BackendKey, ...]
+
+    def shown(self) -> tuple[PlannedChange, ...]:
+        name = listener_name(self.listener)
+        group = PlannedChange(
+            action=ChangeAction.CREATE, kind="vserver group", name=name, after=self.name
+        )
+        if not self.backends:
+            return (group,)
+        members = PlannedChange(
+            action=ChangeAction.CREATE,
+            kind="backends",
+            name=name,
+            after=backends_text(self.backends),
+        )
+        return (group, members)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveBackends:
+    """Members of an existing group that should not be there."""
+
+    listener: ListenerKey
+    group_id: str
+    backends: tuple[BackendKey, ...]
+
+    def shown(self) -> tuple[PlannedChange, ...]:
+        return (
+            PlannedChange(
+                action=ChangeAction.DELETE,
+                kind="backends",
+                name=listener_name(self.listener),
+                before=backends_text(self.backends),
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddBackends:
+    """Members an existing group lacks."""
+
+    listener: ListenerKey
+    group_id: str
+    backends: tuple[BackendKey, ...]
+
+    def shown(self) -> tuple[PlannedChange, ...]:
+        return (
+            PlannedChange(
+                action=ChangeAction.CREATE,
+                kind="backends",
+                name=listener_name(self.listener),
+                after=backends_text(self.backends),
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateListener:
+    """A listener to create on ``group`` and start."""
+
+    listener: ListenerKey
+    group: GroupRef
+    params: Mapping[str, Any]
+    """The create call's attributes (``VServerGroupId`` is the group's, resolved when applied)."""
+    summary: str
+
+    def shown(self) -> tuple[PlannedChange, ...]:
+        return (
+            PlannedChange(
+                action=ChangeAction.CREATE,
+                kind="listener",
+                name=listener_name(self.listener),
+                after=self.summary,
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetListener:
+    """A listener whose group or attributes differ from the wanted ones."""
+
+    listener: ListenerKey
+    group: GroupRef
+    params: Mapping[str, Any]
+    """The Set*ListenerAttribute call's attributes (``VServerGroupId`` resolved when applied)."""
+    differences: tuple[PlannedChange, ...]
+    """What differs, computed with the update itself (never empty)."""
+
+    def shown(self) -> tuple[PlannedChange, ...]:
+        return self.differences
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartListener:
+    """A listener that exists but is not running."""
+
+    listener: ListenerKey
+    status: str
+
+    def shown(self) -> tuple[PlannedChange, ...]:
+        return (
+            PlannedChange(
+                action=ChangeAction.UPDATE,
+                kind="listener",
+                name=listener_name(self.listener),
+                before=self.status or "stopped",
+                after="running",
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteGroup:
+    """A group of ours no wanted listener keeps (deleted after the listeners that used it)."""
+
+    group_id: str
+    name: str
+
+    def shown(self) -> tuple[PlannedChange, ...]:
+        return (
+            PlannedChange(
+                action=ChangeAction.DELETE,
+                kind="vserver group",
+                name=_group_listener(self.name),
+                before=self.group_id,
+            ),
+        )
+
+
+Change = (
+    DeleteListener
+    | CreateGroup
+    | RemoveBackends
+    | AddBackends
+    | CreateListener
+    | SetListener
+    | StartListener
+    | DeleteGroup
+)
+"""One write ``ensure`` makes on an existing load balancer (a call, or a batch of calls)."""
+
+
+def sync_changes(
+    plan: ListenerPlan,
+    groups: Sequence[RemoteGroup],
+    held: Mapping[str, frozenset[BackendKey]],
+    owners: Mapping[str, str],
+) -> tuple[Change, ...]:
+    """THE diff: the changes that make the load balancer's listeners, groups and backends
+    match ``plan``'s wanted ones, in the order they must be applied; none when it matches.
+
+    ``held`` is the members of every group ``plan`` keeps, ``owners`` Pod IP -> ENI.
+    """
+    changes: list[Change] = [DeleteListener(listener=key) for key in plan.stale]
+    kept: set[str] = set()
+    for step in plan.steps:
+        want = step.want
+        backends = group_backends(want, owners)
+        if step.group_id is None:
+            changes.append(
+                CreateGroup(
+                    listener=want.key, name=want.group_name, backends=tuple(sorted(backends))
+                )
+            )
+            group = GroupRef(name=want.group_name)
+        else:
+            kept.add(step.group_id)
+            group = GroupRef(name=want.group_name, group_id=step.group_id)
+            remove, add = backend_diff(held[step.group_id], backends)
+            if remove:
+                changes.append(
+                    RemoveBackends(
+                        listener=want.key, group_id=step.group_id, backends=tuple(remove)
+                    )
+                )
+            if add:
+                changes.append(
+                    AddBackends(listener=want.key, group_id=step.group_id, backends=tuple(add))
+                )
+        changes.extend(_listener_changes(want, group, step.live))
+    changes.extend(
+        DeleteGroup(group_id=group.group_id, name=group.name)
+        for group in groups
+        if group.group_id not in kept
+    )
+    return tuple(changes)
+
+
+def _listener_changes(
+    want: WantedListener, group: GroupRef, live: RemoteListener | None
+) -> list[Change]:
+    change = listener_change(want, group.group_id, live)
+    out: list[Change] = []
+    if change.create is not None:
+        summary = (
+            f"{listener_text(want)} (health check {health_check_text(want.protocol, want.attrs)})"
+        )
+        out.append(
+            CreateListener(listener=want.key, group=group, params=change.create, summary=summary)
+        )
+        return out  # applying a create starts the listener too
+    if change.update is not None and live is not None:
+        out.append(
+            SetListener(
+                listener=want.key,
+                group=group,
+                params=change.update,
+                differences=_differences(want, group, live),
+            )
+        )
+    if change.start and live is not None:
+        out.append(StartListener(listener=want.key, status=live.status))
+    return out
+
+
+def _differences(
+    want: WantedListener, group: GroupRef, live: RemoteListener
+) -> tuple[PlannedChange, ...]:
+    """The lines a listener update shows: its group, health check and other attributes."""
+    name = listener_name(want.key)
+    out: list[PlannedChange] = []
+    if group.group_id is None or live.group_id != group.group_id:
+        out.append(
+            PlannedChange(
+                action=ChangeAction.UPDATE,
+                kind="listener",
+                name=name,
+                before=f"vserver group {live.group_id or '(none)'}",
+                after=f"vserver group {group.group_id or group.name + ' (new)'}",
+            )
+        )
+    keys = differing_attrs(want, live)
+    if any(key in HEALTH_CHECK_ATTRS for key in keys):
+        out.append(
+            PlannedChange(
+                action=ChangeAction.UPDATE,
+                kind="health check",
+                name=name,
+                before=health_check_text(live.protocol, live.attrs),
+                after=health_check_text(want.protocol, want.attrs),
+            )
+        )
+    others = [key for key in keys if key not in HEALTH_CHECK_ATTRS]
+    if others:
+        out.append(
+            PlannedChange(
+                action=ChangeAction.UPDATE,
+                kind="attribute",
+                name=name,
+                before=", ".join(f"{k}={_normalise(k, live.attrs.get(k))}" for k in others),
+                after=", ".join(f"{k}={_normalise(k, want.attrs[k])}" for k in others),
+            )
+        )
+    return tuple(out)
+
+
+def planned(
+    changes: Iterable[Change], *, create: NewLoadBalancer | None = None
+) -> tuple[PlannedChange, ...]:
+    """What ``plan`` reports: the load balancer to ``create`` (if any), then every change."""
+    head: tuple[PlannedChange, ...] = ()
+    if create is not None:
+        after = " ".join(
+            part for part in (create.address_type, create.address, create.spec) if part
+        )
+        head = (
+            PlannedChange(
+                action=ChangeAction.CREATE, kind="load balancer", name=create.name, after=after
+            ),
+        )
+    return head + tuple(line for change in changes for line in change.shown())
+
+
+def listener_name(key: ListenerKey) -> str:
+    """``TCP:80``: how a listener is named in a plan."""
+    return f"{key[0]}:{key[1]}"
+
+
+def _group_listener(name: str) -> str:
+    """``lbp/<uid>/TCP-80`` -> ``TCP:80``; another name as it is."""
+    protocol, _, port = name.rpartition("/")[2].partition("-")
+    return f"{protocol}:{port}" if protocol and port.isdigit() else name
+
+
+def listener_text(want: WantedListener) -> str:
+    """``TCP:80->30080``: the front port and the backend port(s) it forwards to."""
+    ports = sorted({port for _, port, _, _ in want.backends} | {port for _, port in want.pods})
+    name = listener_name(want.key)
+    return f"{name}->{','.join(map(str, ports))}" if ports else name
+
+
+def health_check_text(protocol: str, attrs: Mapping[str, Any]) -> str:
+    """``HTTP:10256/healthz``, ``TCP:traffic-port``, ``UDP:traffic-port``; ``off`` when off."""
+    if str(attrs.get("HealthCheck") or "on").lower() == "off":
+        return "off"
+    port = _normalise("HealthCheckConnectPort", attrs.get("HealthCheckConnectPort"))
+    where = str(port) if port else "traffic-port"
+    if protocol.upper() == "UDP":
+        return f"UDP:{where}"
+    if _normalise("HealthCheckType", attrs.get("HealthCheckType")) == "http":
+        return f"HTTP:{where}{attrs.get('HealthCheckURI') or '/'}"
+    return f"TCP:{where}"
+
+
+def backends_text(backends: Sequence[BackendKey]) -> str:
+    """``i-abc:30080, 10.0.1.5:8080``: an ECS instance by id, a Pod by its IP; at most a few."""
+    shown = ", ".join(
+        f"{ip if kind == 'eni' else server_id}:{port}"
+        for server_id, port, kind, ip in backends[:MAX_SHOWN]
+    )
+    more = len(backends) - MAX_SHOWN
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 # -- Pod IPs and the ENIs that hold them --------------------------------------------------

@@ -14,15 +14,24 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lbprovider.cloud import NodeTarget, ServiceRef
-from lbprovider.cloud.tags import is_owned_by, owner_filter, ownership_tags
+from lbprovider.cloud.tags import (
+    CLUSTER_TAG,
+    SERVICE_NAME_TAG,
+    SERVICE_UID_TAG,
+    is_owned_by,
+    owner_filter,
+    ownership_tags,
+)
 
 __all__ = [
+    "cluster_filter",
     "group_name",
     "group_prefix",
     "instance_ids",
     "is_owned_by",
     "lb_name",
     "owner_filter",
+    "owner_of",
     "ownership_tags",
     "tag_filter",
     "tag_list",
@@ -74,3 +83,17 @@ def tags_of(item: Mapping[str, Any]) -> dict[str, str]:
         str(tag["TagKey"]): str(tag.get("TagValue", ""))
         for tag in item.get("Tags", {}).get("Tag", [])
     }
+
+
+def cluster_filter(cluster: str) -> dict[str, str]:
+    """The tags every load balancer this cluster created carries, whatever its Service."""
+    return {CLUSTER_TAG: cluster}
+
+
+def owner_of(tags: Mapping[str, str], *, cluster: str) -> tuple[str, str] | None:
+    """``(service uid, namespace/name)`` when ``tags`` mark an object as created for a
+    Service of ``cluster``; None otherwise (no UID tag: not created by us)."""
+    uid = tags.get(SERVICE_UID_TAG, "")
+    if tags.get(CLUSTER_TAG) != cluster or not uid:
+        return None
+    return uid, tags.get(SERVICE_NAME_TAG, "")

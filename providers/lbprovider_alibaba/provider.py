@@ -3,32 +3,60 @@
 One SLB instance per Service, found by its ownership tags (or reused through
 the ``alibaba-cloud-loadbalancer-id`` annotation, and then never deleted).
 What it should hold is ``model.py``'s (pure); what it holds is read through
-``api.py``; only the calls the difference needs are made, so an unchanged
-Service costs zero writes (and no ECS lookup: only Pod IPs the VServerGroups
-do not already hold with an ENI are looked up).
+``api.py``.  :meth:`AlibabaProvider._diff` is the one computation behind
+``ensure`` and ``plan``: it reads, then ``model.sync_changes`` lists the
+changes; ``ensure`` applies them, ``plan`` reports them, so they cannot
+disagree.  An unchanged Service costs zero writes (and no ECS lookup: only
+Pod IPs the VServerGroups do not already hold with an ENI are looked up).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, assert_never
 
 from lbprovider.cloud import (
     DesiredLoadBalancer,
     InvalidService,
     LoadBalancerStatus,
+    OwnedLoadBalancer,
+    PlannedChange,
     ProviderConfigError,
     ServiceRef,
 )
 from lbprovider.providerkit import CallPolicy
 from lbprovider_alibaba import model, naming
 from lbprovider_alibaba.api import SlbApi
-from lbprovider_alibaba.model import BackendKey, RemoteLoadBalancer, WantedListener
+from lbprovider_alibaba.model import (
+    BackendKey,
+    Change,
+    GroupRef,
+    NewLoadBalancer,
+    RemoteLoadBalancer,
+    WantedListener,
+)
 from lbprovider_alibaba.options import LOADBALANCER_ID, parse_options, reuse_id
 from lbprovider_alibaba.settings import Settings, credentials_of, parse_settings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Diff:
+    """One read of the cloud against one desired load balancer: what ``ensure`` must do."""
+
+    target: RemoteLoadBalancer | NewLoadBalancer
+    """The load balancer found (owned or reused), or the one to create."""
+    changes: tuple[Change, ...]
+    """Listener, group and backend changes on it, in order (none: in sync)."""
+    wanted: tuple[WantedListener, ...]
+    warnings: tuple[str, ...]
+
+    def planned(self) -> tuple[PlannedChange, ...]:
+        create = self.target if isinstance(self.target, NewLoadBalancer) else None
+        return model.planned(self.changes, create=create)
 
 
 class AlibabaProvider:
@@ -53,34 +81,17 @@ class AlibabaProvider:
 
     def ensure(self, desired: DesiredLoadBalancer) -> LoadBalancerStatus:
         ref = desired.ref
-        options = parse_options(ref, self._settings)
-        wanted, found = model.wanted_listeners(desired, region=self._settings.region)
-        warnings = list(found)
-        if options.reuse_id is not None:
-            lb = self._api.describe_load_balancer(options.reuse_id)
-            if lb is None:
-                raise InvalidService(
-                    f"annotation {LOADBALANCER_ID}: load balancer {options.reuse_id} does not exist"
-                )
-            warnings.extend(model.reused_warnings(lb, desired))
-        else:
-            lb = self._find_owned(ref)
-            if lb is None:
-                spec, found = model.new_load_balancer(
-                    desired,
-                    options,
-                    cluster=self._cluster,
-                    vpc_id=self._settings.vpc_id,
-                    delete_protection=self._settings.delete_protection,
-                )
-                warnings.extend(found)
-                lb = self._api.create_load_balancer(spec)
-                log.info("created load balancer", extra={"service": ref.key, "lb_id": lb.lb_id})
-            else:
-                warnings.extend(model.existing_warnings(lb, desired, options))
-        warnings.extend(self._sync(lb, ref, wanted, shared=options.reuse_id is not None))
+        diff = self._diff(desired)
+        lb = diff.target
+        if isinstance(lb, NewLoadBalancer):
+            lb = self._api.create_load_balancer(lb)
+            log.info("created load balancer", extra={"service": ref.key, "lb_id": lb.lb_id})
+        self._apply(lb.lb_id, diff.changes, ref)
         log.info("ensured load balancer", extra={"service": ref.key, "lb_id": lb.lb_id})
-        return model.status(lb, model.served_ports(wanted), warnings)
+        return model.status(lb, model.served_ports(diff.wanted), diff.warnings)
+
+    def plan(self, desired: DesiredLoadBalancer) -> tuple[PlannedChange, ...]:
+        return self._diff(desired).planned()
 
     def update_backends(self, desired: DesiredLoadBalancer) -> None:
         ref = desired.ref
@@ -89,7 +100,8 @@ class AlibabaProvider:
         if lb is None:
             return  # nothing to update; the next ensure() creates it
         wanted, _ = model.wanted_listeners(desired, region=self._settings.region)
-        warnings = self._sync(lb, ref, wanted, shared=reused is not None)
+        changes, warnings = self._sync_diff(lb, ref, wanted, shared=reused is not None)
+        self._apply(lb.lb_id, changes, ref)
         if warnings:  # no status to carry them: the next ensure() reports them
             log.warning(
                 "updated backends with warnings", extra={"service": ref.key, "warnings": warnings}
@@ -101,7 +113,8 @@ class AlibabaProvider:
             lb = self._api.describe_load_balancer(reused)
             if lb is not None:
                 # A reused load balancer is never deleted: only our listeners and groups go.
-                self._sync(lb, ref, (), shared=True)
+                changes, _ = self._sync_diff(lb, ref, (), shared=True)
+                self._apply(lb.lb_id, changes, ref)
         for owned in self._owned(ref):
             if owned.lb_id == reused:
                 continue
@@ -110,11 +123,80 @@ class AlibabaProvider:
             self._api.delete_load_balancer(owned.lb_id)
             log.info("deleted load balancer", extra={"service": ref.key, "lb_id": owned.lb_id})
 
+    def list_owned(self) -> tuple[OwnedLoadBalancer, ...]:
+        # DescribeLoadBalancers filters by tag server-side, every page.
+        found = self._api.find_load_balancers(naming.cluster_filter(self._cluster))
+        return model.owned_load_balancers(found, cluster=self._cluster)
+
     def close(self) -> None:
         """Release the SDK client's connections (not part of the contract; idempotent)."""
         self._api.close()
 
-    # -- reading -------------------------------------------------------------------------
+    # -- reading and diffing -------------------------------------------------------------
+    def _diff(self, desired: DesiredLoadBalancer) -> Diff:
+        """Read what the cloud holds for ``desired`` and list what ``ensure`` must change.
+
+        Reads only.  ``InvalidService`` for what ``ensure`` cannot build.
+        """
+        ref = desired.ref
+        options = parse_options(ref, self._settings)
+        wanted, found = model.wanted_listeners(desired, region=self._settings.region)
+        warnings = list(found)
+        target: RemoteLoadBalancer | NewLoadBalancer
+        lb: RemoteLoadBalancer | None
+        if options.reuse_id is not None:
+            lb = self._api.describe_load_balancer(options.reuse_id)
+            if lb is None:
+                raise InvalidService(
+                    f"annotation {LOADBALANCER_ID}: load balancer {options.reuse_id} does not exist"
+                )
+            warnings.extend(model.reused_warnings(lb, desired))
+            target = lb
+        else:
+            lb = self._find_owned(ref)
+            if lb is None:
+                target, found = model.new_load_balancer(
+                    desired,
+                    options,
+                    cluster=self._cluster,
+                    vpc_id=self._settings.vpc_id,
+                    delete_protection=self._settings.delete_protection,
+                )
+                warnings.extend(found)
+            else:
+                warnings.extend(model.existing_warnings(lb, desired, options))
+                target = lb
+        changes, found = self._sync_diff(lb, ref, wanted, shared=options.reuse_id is not None)
+        warnings.extend(found)
+        return Diff(target=target, changes=changes, wanted=wanted, warnings=tuple(warnings))
+
+    def _sync_diff(
+        self,
+        lb: RemoteLoadBalancer | None,
+        ref: ServiceRef,
+        wanted: Sequence[WantedListener],
+        *,
+        shared: bool,
+    ) -> tuple[tuple[Change, ...], tuple[str, ...]]:
+        """The changes that bring ``ref``'s listeners, groups and backends on ``lb`` (None:
+        one still to create, so empty) in line with ``wanted``, and the warnings."""
+        if lb is None:
+            groups: list[model.RemoteGroup] = []
+            listeners: list[model.RemoteListener] = []
+        else:
+            groups = model.our_groups(self._api.describe_vserver_groups(lb.lb_id), ref)
+            listeners = self._api.describe_listeners(lb.lb_id)
+        layout = model.plan_listeners(
+            lb.lb_id if lb else "", wanted, listeners, groups, shared=shared
+        )
+        # Read every group we keep: what they hold tells which Pod IPs need a lookup.
+        held: dict[str, frozenset[BackendKey]] = {}
+        for step in layout.steps:
+            if step.group_id is not None and step.group_id not in held:
+                held[step.group_id] = self._api.group_backends(step.group_id)
+        owners, warnings = self._eni_owners(wanted, held.values(), vpc_id=self._vpc_of(lb))
+        return model.sync_changes(layout, groups, held, owners), warnings
+
     def _owned(self, ref: ServiceRef) -> list[RemoteLoadBalancer]:
         return model.pick_owned(self._api.find_load_balancers(naming.owner_filter(ref)), ref)
 
@@ -127,65 +209,9 @@ class AlibabaProvider:
             )
         return owned[0] if owned else None
 
-    def _vpc_of(self, lb: RemoteLoadBalancer) -> str | None:
+    def _vpc_of(self, lb: RemoteLoadBalancer | None) -> str | None:
         """The VPC whose ENIs may back this load balancer (private IPs repeat across VPCs)."""
-        return self._settings.vpc_id or lb.vpc_id or None
-
-    # -- applying the difference ---------------------------------------------------------
-    def _sync(
-        self,
-        lb: RemoteLoadBalancer,
-        ref: ServiceRef,
-        wanted: Sequence[WantedListener],
-        *,
-        shared: bool,
-    ) -> tuple[str, ...]:
-        """Listeners, groups and backends of ``ref`` on ``lb`` as ``wanted``; the warnings."""
-        lb_id = lb.lb_id
-        groups = model.our_groups(self._api.describe_vserver_groups(lb_id), ref)
-        plan = model.plan_listeners(
-            lb_id, wanted, self._api.describe_listeners(lb_id), groups, shared=shared
-        )
-        for protocol, port in plan.stale:
-            self._api.delete_listener(lb_id, protocol, port)
-        # Read every group we keep first: what they hold tells which Pod IPs need a lookup.
-        held: dict[str, frozenset[BackendKey]] = {}
-        for step in plan.steps:
-            if step.group_id is not None and step.group_id not in held:
-                held[step.group_id] = self._api.group_backends(step.group_id)
-        owners, warnings = self._eni_owners(wanted, held.values(), vpc_id=self._vpc_of(lb))
-
-        kept: set[str] = set()
-        for step in plan.steps:
-            backends = model.group_backends(step.want, owners)
-            if step.group_id is None:
-                group_id = self._api.create_vserver_group(
-                    lb_id, step.want.group_name, sorted(backends), naming.ownership_tags(ref)
-                )
-            else:
-                group_id = step.group_id
-                remove, add = model.backend_diff(held[group_id], backends)
-                if remove:
-                    self._api.remove_backends(group_id, remove)
-                if add:
-                    self._api.add_backends(group_id, add)
-            kept.add(group_id)
-            self._apply_listener(
-                lb_id, step.want, model.listener_change(step.want, group_id, step.live)
-            )
-        for group_id in model.stale_groups(groups, kept):
-            self._api.delete_vserver_group(group_id)
-        return warnings
-
-    def _apply_listener(
-        self, lb_id: str, want: WantedListener, change: model.ListenerChange
-    ) -> None:
-        if change.create is not None:
-            self._api.create_listener(lb_id, want.protocol, want.port, change.create)
-        if change.update is not None:
-            self._api.set_listener(lb_id, want.protocol, want.port, change.update)
-        if change.start:
-            self._api.start_listener(lb_id, want.protocol, want.port)
+        return self._settings.vpc_id or (lb.vpc_id if lb else "") or None
 
     def _eni_owners(
         self,
@@ -205,6 +231,40 @@ class AlibabaProvider:
             extra={"ips": len(unknown), "found": len(resolved)},
         )
         return {**owners, **resolved}, warnings
+
+    # -- applying the difference ---------------------------------------------------------
+    def _apply(self, lb_id: str, changes: Sequence[Change], ref: ServiceRef) -> None:
+        """One call (or batch) per change, in order."""
+        made: dict[str, str] = {}  # group name -> id of the groups created here
+
+        def group_id(group: GroupRef) -> str:
+            return group.group_id or made[group.name]
+
+        for change in changes:
+            match change:
+                case model.DeleteListener(listener=(protocol, port)):
+                    self._api.delete_listener(lb_id, protocol, port)
+                case model.CreateGroup():
+                    made[change.name] = self._api.create_vserver_group(
+                        lb_id, change.name, change.backends, naming.ownership_tags(ref)
+                    )
+                case model.RemoveBackends():
+                    self._api.remove_backends(change.group_id, change.backends)
+                case model.AddBackends():
+                    self._api.add_backends(change.group_id, change.backends)
+                case model.CreateListener(listener=(protocol, port)):
+                    params = {**change.params, "VServerGroupId": group_id(change.group)}
+                    self._api.create_listener(lb_id, protocol, port, params)
+                    self._api.start_listener(lb_id, protocol, port)
+                case model.SetListener(listener=(protocol, port)):
+                    params = {**change.params, "VServerGroupId": group_id(change.group)}
+                    self._api.set_listener(lb_id, protocol, port, params)
+                case model.StartListener(listener=(protocol, port)):
+                    self._api.start_listener(lb_id, protocol, port)
+                case model.DeleteGroup():
+                    self._api.delete_vserver_group(change.group_id)
+                case _:
+                    assert_never(change)
 
 
 def create(

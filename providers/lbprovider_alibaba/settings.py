@@ -18,6 +18,7 @@ from typing import Any
 # Submodules, not the package: options.py imports this module and must stay clear of
 # the kit's call wrapper (an import-linter purity contract).
 from lbprovider.providerkit.credentials import Credentials, CredentialSpec, load_credentials
+from lbprovider.providerkit.ratelimit import RateLimit, rate_limit_fields
 from lbprovider.providerkit.settings import Field, SettingsSchema, config_error
 
 ADDRESS_TYPES = ("internet", "intranet")
@@ -56,6 +57,11 @@ SCHEMA = SettingsSchema(
             default=False,
             doc="Turn SLB deletion protection on (lifted by our own delete).",
         ),
+        *rate_limit_fields(
+            qps=10,
+            burst=20,
+            documented="SLB per-API quotas vary: see Quota Center; a conservative default",
+        ),
     ]
 )
 
@@ -92,6 +98,14 @@ class Settings:
     """Default address type when a Service has no address-type annotation."""
     delete_protection: bool = False
     """Turn SLB deletion protection on for created load balancers (lifted by our own delete)."""
+    rate_limit_qps: float = 10.0
+    """Client-side limit: cloud API calls per second on average (see the schema)."""
+    rate_limit_burst: int = 20
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The client-side limit every call of this class goes through."""
+        return RateLimit(rate=self.rate_limit_qps, burst=self.rate_limit_burst)
 
     @property
     def endpoint_host(self) -> str | None:

@@ -144,7 +144,8 @@ class AwsApi:
             provider=PROVIDER,
             translate=translate,
             codes=CODES,
-            policy=policy or CallPolicy(attempts=settings.retry_attempts + 1),
+            policy=policy
+            or CallPolicy(attempts=settings.retry_attempts + 1, rate_limit=settings.rate_limit),
         )
 
     def call(self, client: Any, operation: str, **params: Any) -> dict[str, Any]:

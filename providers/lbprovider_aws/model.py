@@ -6,7 +6,10 @@ into an :class:`NlbSpec` (NLB, listeners, target groups with their exact
 the nodes' security groups need).  The ``*_diff`` / ``*_update`` functions
 compare a spec with what was read back and say which calls are needed; the
 ``*_of`` functions read AWS's reply shapes and the ``*_permissions``
-functions write its request shapes.  No SDK, no api: testable on its own.
+functions write its request shapes.  :func:`diff` puts them together: from a
+spec and the :class:`Remote` state the provider read, the ordered
+:class:`Step` list that ``ensure`` applies and ``plan`` reports (one
+computation, so the two cannot disagree).  No SDK, no api: testable on its own.
 
 Backend rules: once an NLB has a security group, AWS delivers its traffic
 (and health checks) to instance targets only if the instances' own security
@@ -26,9 +29,11 @@ from typing import Any
 from lbprovider.cloud import InvalidService
 from lbprovider.cloud.types import (
     BackendMode,
+    ChangeAction,
     DesiredLoadBalancer,
     Listener,
     NodeTarget,
+    PlannedChange,
     PortStatus,
     Protocol,
 )
@@ -348,7 +353,8 @@ def listener_diff(
     have: Iterable[Mapping[str, Any]], spec: NlbSpec, arns: Mapping[str, str]
 ) -> ListenerChanges:
     """Listeners to delete and create; a protocol or target group change is a replacement
-    (ModifyListener cannot change the protocol), a duplicate port is deleted."""
+    (ModifyListener cannot change the protocol), a duplicate port is deleted.  A group
+    missing from ``arns`` is still to be created: no listener forwards to it yet."""
     wanted = {listener.port: listener for listener in spec.listeners}
     kept: set[int] = set()
     delete: list[str] = []
@@ -359,7 +365,7 @@ def listener_diff(
             want is not None
             and port not in kept
             and listener.get("Protocol") == want.protocol
-            and forward_arn(listener) == arns[want.target_group]
+            and forward_arn(listener) == arns.get(want.target_group)
         ):
             kept.add(port)
             continue
@@ -513,3 +519,568 @@ def instance_groups_of(reservations: Iterable[Mapping[str, Any]]) -> dict[str, t
                 sorted(str(group["GroupId"]) for group in groups)
             )
     return found
+
+
+# -- the change list: what ensure applies and plan reports ------------------------------
+#
+# The provider reads the cloud once into a Remote, :func:`diff` turns it and the spec
+# into Steps, ensure applies them in order and plan returns their PlannedChanges: the
+# two cannot disagree.  Objects not created yet are referred to by their spec name
+# (target groups) or implicitly (the NLB and its security group): the applier resolves
+# them as it creates them.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Remote:
+    """What the provider read for one Service, in AWS's reply shapes."""
+
+    lb: Mapping[str, Any] | None
+    """Our NLB (DescribeLoadBalancers entry), or None."""
+    lb_tags: Mapping[str, str]
+    listeners: tuple[Mapping[str, Any], ...]
+    """The NLB's listeners (DescribeListeners)."""
+    groups: Mapping[str, Mapping[str, Any]]
+    """Our target groups attached to the NLB, by name (DescribeTargetGroups entries)."""
+    attributes: Mapping[str, tuple[Mapping[str, Any], ...]]
+    """Attributes of the attached groups the spec wants, by name."""
+    targets: Mapping[str, frozenset[Target]]
+    """Registered targets of the attached groups the spec wants, by name."""
+    security_group: Mapping[str, Any] | None
+    """The NLB's security group (DescribeSecurityGroups entry), or None."""
+    instance_groups: Mapping[str, tuple[str, ...]]
+    """Security groups of each target instance (read only when backend rules are wanted)."""
+    node_groups: Mapping[str, Mapping[str, Any]]
+    """Security groups holding rules from the NLB's group, and the target instances' groups
+    (DescribeSecurityGroups entries, by id)."""
+    vpc_id: str = ""
+    subnet_cidrs: Mapping[str, str] | None = None
+    """CIDR of each NLB subnet, read only when a private IP must be pinned."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateSecurityGroup:
+    """CreateSecurityGroup for the NLB (in ``Remote.vpc_id``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeCidrRules:
+    """Authorize (``add``) or revoke CIDR ingress rules on the NLB's security group."""
+
+    add: bool
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeBackendRules:
+    """Authorize (``add``) or revoke rules sourced from the NLB's group on a node group."""
+
+    add: bool
+    group_id: str
+    ranges: tuple[PortRange, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteLoadBalancer:
+    """DeleteLoadBalancer (its listeners go with it; target groups stay)."""
+
+    arn: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateTargetGroup:
+    """CreateTargetGroup for ``group``."""
+
+    group: TargetGroupSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModifyHealth:
+    """ModifyTargetGroup ``params`` on the group named ``group``."""
+
+    group: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModifyAttributes:
+    """ModifyTargetGroupAttributes on the group named ``group``."""
+
+    group: str
+    attributes: tuple[Mapping[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeTargets:
+    """Register (``add``) or deregister ``targets`` on the group named ``group``."""
+
+    add: bool
+    group: str
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateLoadBalancer:
+    """CreateLoadBalancer with the NLB's security group and these subnet mappings."""
+
+    mappings: tuple[Mapping[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetSubnets:
+    """SetSubnets on the existing NLB."""
+
+    mappings: tuple[Mapping[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetSecurityGroups:
+    """SetSecurityGroups on the existing NLB: exactly its own security group."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteListener:
+    """DeleteListener."""
+
+    arn: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateListener:
+    """CreateListener forwarding to the group named ``listener.target_group``."""
+
+    listener: ListenerSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteTargetGroup:
+    """DeleteTargetGroup (a group the spec no longer has)."""
+
+    arn: str
+
+
+Op = (
+    CreateSecurityGroup
+    | ChangeCidrRules
+    | ChangeBackendRules
+    | DeleteLoadBalancer
+    | CreateTargetGroup
+    | ModifyHealth
+    | ModifyAttributes
+    | ChangeTargets
+    | CreateLoadBalancer
+    | SetSubnets
+    | SetSecurityGroups
+    | DeleteListener
+    | CreateListener
+    | DeleteTargetGroup
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One write (or one batched write) and the changes it makes, as plan reports them."""
+
+    op: Op
+    changes: tuple[PlannedChange, ...]
+
+
+SUMMARY_ITEMS = 4
+"""Items a change's before/after lists before "(+N more)": the text stays short."""
+
+
+def _summary(items: Iterable[str]) -> str:
+    ordered = sorted(items)
+    text = ", ".join(ordered[:SUMMARY_ITEMS])
+    if len(ordered) > SUMMARY_ITEMS:
+        text += f" (+{len(ordered) - SUMMARY_ITEMS} more)"
+    return text
+
+
+def _create(kind: str, name: str, after: str) -> PlannedChange:
+    return PlannedChange(action=ChangeAction.CREATE, kind=kind, name=name, after=after)
+
+
+def _delete(kind: str, name: str, before: str) -> PlannedChange:
+    return PlannedChange(action=ChangeAction.DELETE, kind=kind, name=name, before=before)
+
+
+def _update(kind: str, name: str, before: str, after: str) -> PlannedChange:
+    return PlannedChange(
+        action=ChangeAction.UPDATE, kind=kind, name=name, before=before, after=after
+    )
+
+
+def health_text(protocol: str, port: str, path: str | None) -> str:
+    """``HTTP:10256/healthz``, ``TCP:traffic-port``: a health check in one word."""
+    text = f"{protocol}:{port}"
+    return text + (path or "") if protocol.upper().startswith("HTTP") else text
+
+
+def _group_text(name: str, protocol: str, port: int, target_type: str) -> str:
+    return f"{name} ({protocol}:{port}, {target_type} targets)"
+
+
+def _lb_text(scheme: str, requested_ip: str | None, subnets: Iterable[str]) -> str:
+    pinned = f" at {requested_ip}" if requested_ip else ""
+    return f"{scheme}{pinned} in {', '.join(sorted(subnets))}"
+
+
+def needs_subnet_cidrs(
+    spec: NlbSpec, lb: Mapping[str, Any] | None, lb_tags: Mapping[str, str]
+) -> bool:
+    """True when the diff will write subnet mappings that pin a private IP (then the
+    subnets' CIDRs must be read to place it)."""
+    if spec.requested_ip is None:
+        return False
+    if lb is None or not compatible(lb, lb_tags, spec):
+        return True
+    return _lb_subnets(lb) != set(spec.subnets)
+
+
+def _lb_subnets(lb: Mapping[str, Any]) -> set[str]:
+    return {str(zone["SubnetId"]) for zone in lb.get("AvailabilityZones", [])}
+
+
+def subnet_mappings(
+    spec: NlbSpec, cidrs: Mapping[str, str] | None
+) -> tuple[Mapping[str, str], ...]:
+    """``SubnetMappings``: the requested private IP goes to the subnet that holds it."""
+    mappings = [{"SubnetId": subnet} for subnet in spec.subnets]
+    if spec.requested_ip is None:
+        return tuple(mappings)
+    address = ipaddress.IPv4Address(spec.requested_ip)
+    for mapping in mappings:
+        cidr = (cidrs or {}).get(mapping["SubnetId"])
+        if cidr is not None and address in ipaddress.ip_network(cidr):
+            mapping["PrivateIPv4Address"] = spec.requested_ip
+            return tuple(mappings)
+    raise InvalidService(
+        f"loadBalancerIP {spec.requested_ip} is in none of the NLB subnets "
+        f"({', '.join(spec.subnets)})"
+    )
+
+
+def _group_label(name: str, description: Mapping[str, Any]) -> str:
+    """``TCP:80`` (the listener's protocol and port) for a group read back."""
+    port = naming.listener_port_of(name)
+    protocol = str(description.get("Protocol", ""))
+    return f"{protocol}:{port}" if port is not None else name
+
+
+def backend_steps(
+    *,
+    mark: str,
+    source: str | None,
+    want: frozenset[BackendRule],
+    instance_groups: Mapping[str, tuple[str, ...]],
+    node_groups: Mapping[str, Mapping[str, Any]],
+) -> list[Step]:
+    """Revokes and authorizations on node groups so that exactly the groups of the target
+    instances allow ``want`` from ``source`` (the NLB's group; None while it does not exist,
+    when no group can hold a rule from it yet)."""
+    wanted: dict[str, frozenset[BackendRule]] = {}
+    for groups in instance_groups.values():
+        for group_id in groups:
+            wanted[group_id] = want
+    origin = source or "the NLB security group"
+    steps: list[Step] = []
+    for group_id in sorted(set(node_groups) | set(wanted)):
+        group = node_groups.get(group_id)
+        if group is None and source is not None:
+            continue  # went away between the two reads
+        have = (
+            backend_rules_of(group, source=source, mark=mark)
+            if group is not None and source is not None
+            else GroupRules(present=frozenset(), ours=frozenset())
+        )
+        authorize, revoke = backend_diff(wanted.get(group_id, frozenset()), have)
+
+        def rule_name(proto: str, low: int, high: int, group_id: str = group_id) -> str:
+            ports = str(low) if low == high else f"{low}-{high}"
+            return f"{group_id} {proto.upper()}:{ports}"
+
+        if revoke:
+            steps.append(
+                Step(
+                    op=ChangeBackendRules(add=False, group_id=group_id, ranges=tuple(revoke)),
+                    changes=tuple(
+                        _delete("security group rule", rule_name(*item), f"from {origin}")
+                        for item in revoke
+                    ),
+                )
+            )
+        if authorize:
+            steps.append(
+                Step(
+                    op=ChangeBackendRules(add=True, group_id=group_id, ranges=tuple(authorize)),
+                    changes=tuple(
+                        _create("security group rule", rule_name(*item), f"from {origin}")
+                        for item in authorize
+                    ),
+                )
+            )
+    return steps
+
+
+def _target_steps(label: str, group: TargetGroupSpec, have: Iterable[Target]) -> list[Step]:
+    register, deregister = target_diff(group.targets, have)
+    steps: list[Step] = []
+    if register:
+        steps.append(
+            Step(
+                op=ChangeTargets(add=True, group=group.name, targets=tuple(register)),
+                changes=(_create("targets", label, _summary(f"{i}:{p}" for i, p in register)),),
+            )
+        )
+    if deregister:
+        steps.append(
+            Step(
+                op=ChangeTargets(add=False, group=group.name, targets=tuple(deregister)),
+                changes=(_delete("targets", label, _summary(f"{i}:{p}" for i, p in deregister)),),
+            )
+        )
+    return steps
+
+
+def group_steps(
+    label: str,
+    group: TargetGroupSpec,
+    found: Mapping[str, Any] | None,
+    attributes: Iterable[Mapping[str, Any]],
+    targets: Iterable[Target],
+) -> list[Step]:
+    """The writes that make one target group match ``group``: create it (``found`` None),
+    its health check, stickiness and targets."""
+    steps: list[Step] = []
+    if found is None:
+        steps.append(
+            Step(
+                op=CreateTargetGroup(group=group),
+                changes=(
+                    _create(
+                        "target group",
+                        label,
+                        _group_text(group.name, group.protocol, group.port, group.target_type),
+                    ),
+                ),
+            )
+        )
+        attributes, targets = (), ()
+    else:
+        health = health_update(group, found)
+        if health is not None:
+            before = health_text(
+                str(found.get("HealthCheckProtocol", "")),
+                str(found.get("HealthCheckPort", "")),
+                found.get("HealthCheckPath"),
+            )
+            after = health_text(group.health.protocol, group.health.port, group.health.path)
+            steps.append(
+                Step(
+                    op=ModifyHealth(group=group.name, params=health),
+                    changes=(_update("health check", label, before, after),),
+                )
+            )
+    attributes = tuple(attributes)
+    sticky = stickiness_update(group, attributes)
+    if sticky is not None:
+        current = {item["Key"]: item["Value"] for item in attributes}
+        before = ", ".join(
+            f"{item['Key']}={current.get(item['Key'], '')}"
+            for item in sticky
+            if item["Key"] in current
+        )
+        after = ", ".join(f"{item['Key']}={item['Value']}" for item in sticky)
+        steps.append(
+            Step(
+                op=ModifyAttributes(group=group.name, attributes=tuple(sticky)),
+                changes=(_update("attribute", label, before, after),),
+            )
+        )
+    steps += _target_steps(label, group, targets)
+    return steps
+
+
+def diff(
+    spec: NlbSpec, remote: Remote, *, mark: str, backends_only: bool = False
+) -> tuple[Step, ...]:
+    """Every write that makes the cloud match ``spec``, in the order they must be made;
+    empty when it matches.  ``backends_only``: target registrations and node rules only
+    (for groups that exist on an existing NLB), what ``update_backends`` may change."""
+    labels = {item.target_group: f"{item.protocol}:{item.port}" for item in spec.listeners}
+    lb = remote.lb
+    source = str(remote.security_group["GroupId"]) if remote.security_group else None
+    backend = backend_steps(
+        mark=mark,
+        source=source,
+        want=spec.backend_rules,
+        instance_groups=remote.instance_groups,
+        node_groups=remote.node_groups,
+    )
+    if backends_only:
+        if lb is None:
+            return ()
+        steps = list(backend)
+        for group in spec.target_groups:
+            if group.name in remote.groups:
+                have = remote.targets.get(group.name, frozenset())
+                steps += _target_steps(labels[group.name], group, have)
+        return tuple(steps)
+
+    steps = []
+    listeners_have = remote.listeners
+    if lb is not None and not compatible(lb, remote.lb_tags, spec):
+        pinned = remote.lb_tags.get(naming.REQUESTED_IP_TAG)
+        before = _lb_text(str(lb.get("Scheme", "")), pinned, _lb_subnets(lb))
+        steps.append(
+            Step(
+                op=DeleteLoadBalancer(arn=str(lb["LoadBalancerArn"])),
+                changes=(_delete("load balancer", spec.name, f"{before} (replaced)"),),
+            )
+        )
+        lb, listeners_have = None, ()  # the listeners go with it; the groups move over
+
+    if remote.security_group is None:
+        steps.append(
+            Step(
+                op=CreateSecurityGroup(),
+                changes=(_create("security group", spec.name, f"for the NLB in {remote.vpc_id}"),),
+            )
+        )
+    have_rules = cidr_rules_of(remote.security_group) if remote.security_group else set()
+    authorize, revoke = rule_diff(spec.rules, have_rules)
+    if revoke:
+        steps.append(
+            Step(
+                op=ChangeCidrRules(add=False, rules=tuple(revoke)),
+                changes=tuple(
+                    _delete("security group rule", f"{proto.upper()}:{port}", cidr)
+                    for proto, port, cidr in revoke
+                ),
+            )
+        )
+    if authorize:
+        steps.append(
+            Step(
+                op=ChangeCidrRules(add=True, rules=tuple(authorize)),
+                changes=tuple(
+                    _create("security group rule", f"{proto.upper()}:{port}", cidr)
+                    for proto, port, cidr in authorize
+                ),
+            )
+        )
+    steps += backend
+
+    for group in spec.target_groups:
+        steps += group_steps(
+            labels[group.name],
+            group,
+            remote.groups.get(group.name),
+            remote.attributes.get(group.name, ()),
+            remote.targets.get(group.name, ()),
+        )
+
+    if lb is None:
+        steps.append(
+            Step(
+                op=CreateLoadBalancer(mappings=subnet_mappings(spec, remote.subnet_cidrs)),
+                changes=(
+                    _create(
+                        "load balancer",
+                        spec.name,
+                        _lb_text(spec.scheme, spec.requested_ip, spec.subnets),
+                    ),
+                ),
+            )
+        )
+    else:
+        subnets = _lb_subnets(lb)
+        if subnets != set(spec.subnets):
+            steps.append(
+                Step(
+                    op=SetSubnets(mappings=subnet_mappings(spec, remote.subnet_cidrs)),
+                    changes=(
+                        _update(
+                            "load balancer",
+                            spec.name,
+                            f"subnets {', '.join(sorted(subnets))}",
+                            f"subnets {', '.join(sorted(spec.subnets))}",
+                        ),
+                    ),
+                )
+            )
+        groups = [str(item) for item in lb.get("SecurityGroups", [])]
+        if source is None or groups != [source]:
+            steps.append(
+                Step(
+                    op=SetSecurityGroups(),
+                    changes=(
+                        _update(
+                            "load balancer",
+                            spec.name,
+                            f"security groups {', '.join(groups) or 'none'}",
+                            f"security groups {source or spec.name + ' (new)'}",
+                        ),
+                    ),
+                )
+            )
+
+    arns = {name: str(tg["TargetGroupArn"]) for name, tg in remote.groups.items()}
+    names = {arn: name for name, arn in arns.items()}
+    listeners = listener_diff(listeners_have, spec, arns)
+    by_arn = {str(item["ListenerArn"]): item for item in listeners_have}
+    for listener_arn in listeners.delete:
+        item = by_arn[listener_arn]
+        target = forward_arn(item) or ""
+        steps.append(
+            Step(
+                op=DeleteListener(arn=listener_arn),
+                changes=(
+                    _delete(
+                        "listener",
+                        f"{item.get('Protocol')}:{item.get('Port')}",
+                        f"forward to {names.get(target, target or 'nothing')}",
+                    ),
+                ),
+            )
+        )
+    for want in listeners.create:
+        steps.append(
+            Step(
+                op=CreateListener(listener=want),
+                changes=(
+                    _create(
+                        "listener",
+                        f"{want.protocol}:{want.port}",
+                        f"forward to {want.target_group}",
+                    ),
+                ),
+            )
+        )
+
+    wanted = {group.name for group in spec.target_groups}
+    for name, found in sorted(remote.groups.items()):
+        if name not in wanted:
+            steps.append(
+                Step(
+                    op=DeleteTargetGroup(arn=str(found["TargetGroupArn"])),
+                    changes=(
+                        _delete(
+                            "target group",
+                            _group_label(name, found),
+                            _group_text(
+                                name,
+                                str(found.get("Protocol", "")),
+                                int(found.get("Port", 0)),
+                                str(found.get("TargetType", "")),
+                            ),
+                        ),
+                    ),
+                )
+            )
+    return tuple(steps)
+
+
+def changes_of(steps: Iterable[Step]) -> tuple[PlannedChange, ...]:
+    """What ``plan`` reports for ``steps``."""
+    return tuple(change for step in steps for change in step.changes)

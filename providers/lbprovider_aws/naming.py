@@ -10,18 +10,26 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_UID_TAG, is_owned_by, ownership_tags
+from lbprovider.cloud.tags import (
+    CLUSTER_TAG,
+    SERVICE_NAME_TAG,
+    SERVICE_UID_TAG,
+    is_owned_by,
+    ownership_tags,
+)
 from lbprovider.cloud.types import ServiceRef
 
 __all__ = [
     "CLUSTER_TAG",
     "MARKER_PREFIX",
     "REQUESTED_IP_TAG",
+    "SERVICE_NAME_TAG",
     "SERVICE_UID_TAG",
     "aws_tags",
     "cluster_tag_key",
     "from_aws",
     "is_owned_by",
+    "listener_port_of",
     "load_balancer_name",
     "marker",
     "owner_hash",
@@ -88,3 +96,11 @@ def target_group_name(ref: ServiceRef, *, port: int, protocol: str, target_type:
     code = {"TCP": "t", "UDP": "u", "TCP_UDP": "tu"}[protocol]
     code += "i" if target_type == "instance" else "p"
     return f"{target_group_prefix(ref)}{port}-{code}"
+
+
+def listener_port_of(name: str) -> int | None:
+    """The listener port a name from :func:`target_group_name` carries; None for another name."""
+    parts = name.split("-")
+    if len(parts) != 4 or parts[0] != NAME_PREFIX or not parts[2].isdigit():
+        return None
+    return int(parts[2])

@@ -2,11 +2,16 @@
 
 Each ``ensure`` reads the NLB, its listeners, the target groups attached to it,
 their targets, the NLB's security group (all decided by ownership tags) and the
-backend rules on the nodes' security groups, compares them with the local
-model (:mod:`lbprovider_aws.model`) and makes only the calls the difference
-needs: an unchanged Service costs zero write calls.  Target groups are read
+backend rules on the nodes' security groups (:meth:`AwsProvider._read`), lets
+the local model turn the difference into an ordered list of writes
+(:func:`lbprovider_aws.model.diff`) and makes exactly those: an unchanged
+Service costs zero write calls.  ``plan`` is the same read and diff, reporting
+the list instead of applying it, so the two cannot disagree.  Target groups are read
 from the NLB (``DescribeTargetGroups(LoadBalancerArn)``), never by scanning the
 region; only ``delete`` scans by name prefix, for groups a crash left unattached.
+The one place ``ensure`` departs from the list: such a group, which the read
+cannot see, makes ``CreateTargetGroup`` fail as a duplicate; it is adopted and
+brought in line from its own read (``plan`` said "create target group").
 
 Backend rules cost: the target instances (one read per 200 ids) and the groups
 that already reference the NLB's group (one read); the instances' groups are
@@ -16,10 +21,9 @@ one authorize per group, none when nothing changed.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lbprovider.cloud import (
@@ -30,6 +34,8 @@ from lbprovider.cloud import (
     Ingress,
     InvalidService,
     LoadBalancerStatus,
+    OwnedLoadBalancer,
+    PlannedChange,
     ProviderConfigError,
     RetryAfter,
     ServiceRef,
@@ -45,6 +51,40 @@ log = logging.getLogger(__name__)
 TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
 TARGET_BATCH = 100  # targets per Register/DeregisterTargets call
 FILTER_VALUES = 200  # EC2 accepts at most 200 values per filter
+
+
+@dataclass(slots=True, kw_only=True)
+class _Applying:
+    """What ``ensure`` learns while it applies a diff: the objects it has created so far
+    (mutable on purpose: later steps refer to what earlier ones created)."""
+
+    ref: ServiceRef
+    spec: model.NlbSpec
+    vpc_id: str
+    lb: dict[str, Any] | None
+    group_id: str | None
+    arns: dict[str, str]
+    """Target group ARNs by name, existing and created."""
+    adopted: set[str] = field(default_factory=set)
+    """Groups adopted from a crash and reconciled from their own read."""
+
+    def source(self) -> str:
+        """The NLB's security group (the diff creates it before any step that needs it)."""
+        if self.group_id is None:
+            raise CloudError(f"security group of {self.ref.key} missing while applying")
+        return self.group_id
+
+    def lb_arn(self) -> str:
+        if self.lb is None:
+            raise CloudError(f"load balancer of {self.ref.key} missing while applying")
+        return str(self.lb["LoadBalancerArn"])
+
+
+def op_group(op: model.Op) -> str | None:
+    """The target group a step changes in place (skipped once that group was adopted)."""
+    if isinstance(op, model.ModifyHealth | model.ModifyAttributes | model.ChangeTargets):
+        return op.group
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,6 +253,87 @@ class AwsProvider:
                 raise InvalidService(f"subnet {first} not found")
         return self._vpc_by_subnet[first]
 
+    def _subnet_cidrs(self, subnets: tuple[str, ...]) -> dict[str, str]:
+        found = self._api.call(self._api.ec2, "describe_subnets", SubnetIds=list(subnets))
+        return {str(item["SubnetId"]): str(item["CidrBlock"]) for item in found.get("Subnets", [])}
+
+    def _read(
+        self, ref: ServiceRef, spec: model.NlbSpec, *, backends_only: bool = False
+    ) -> model.Remote:
+        """Everything :func:`model.diff` compares, reads only.  ``backends_only`` reads what
+        ``update_backends`` may change: registrations and node rules of an existing NLB."""
+        found = self._find(ref)
+        lb = found.lb
+        if backends_only and lb is None:
+            return model.Remote(
+                lb=None,
+                lb_tags={},
+                listeners=(),
+                groups={},
+                attributes={},
+                targets={},
+                security_group=None,
+                instance_groups={},
+                node_groups={},
+            )
+        wanted = {group.name for group in spec.target_groups}
+        attributes: dict[str, tuple[Mapping[str, Any], ...]] = {}
+        targets: dict[str, frozenset[model.Target]] = {}
+        for name, group in found.groups.items():
+            if name not in wanted:
+                continue  # deleted as a whole: its details do not matter
+            arn = group["TargetGroupArn"]
+            if not backends_only:
+                attributes[name] = tuple(
+                    self._api.call(
+                        self._api.elbv2, "describe_target_group_attributes", TargetGroupArn=arn
+                    ).get("Attributes", [])
+                )
+            targets[name] = frozenset(self._registered(arn))
+        security_group: dict[str, Any] | None
+        if backends_only:
+            # The NLB's group is ours (ensure set it); its own rules are not needed here.
+            first = lb.get("SecurityGroups", [])[:1] if lb is not None else []
+            security_group = {"GroupId": first[0]} if first else None
+        else:
+            security_group = self._find_security_group(ref)
+        source = str(security_group["GroupId"]) if security_group is not None else None
+        instance_groups: dict[str, tuple[str, ...]] = {}
+        # Without a source yet (a new NLB group) ensure still needs the instances' groups;
+        # update_backends on an NLB without a group has nothing to allow.
+        if spec.backend_rules and spec.instance_ids and (source or not backends_only):
+            instance_groups = self._instance_groups(spec.instance_ids)
+        node_groups: dict[str, dict[str, Any]] = {}
+        if source is not None:
+            node_groups = self._security_groups("ip-permission.group-id", [source])
+            holding = {group_id for groups in instance_groups.values() for group_id in groups}
+            missing = sorted(holding - set(node_groups))
+            if missing:
+                node_groups.update(self._security_groups("group-id", missing))
+        full = not backends_only
+        return model.Remote(
+            lb=lb,
+            lb_tags=found.lb_tags,
+            listeners=tuple(self._listeners(lb["LoadBalancerArn"])) if full and lb else (),
+            groups=found.groups,
+            attributes=attributes,
+            targets=targets,
+            security_group=security_group,
+            instance_groups=instance_groups,
+            node_groups=node_groups,
+            vpc_id=self._vpc_id(spec.subnets) if full else "",
+            subnet_cidrs=(
+                self._subnet_cidrs(spec.subnets)
+                if full and model.needs_subnet_cidrs(spec, lb, found.lb_tags)
+                else None
+            ),
+        )
+
+    def _spec(self, desired: DesiredLoadBalancer) -> model.NlbSpec:
+        options = parse_options(desired.ref)
+        subnets = model.subnets_for(options, self._settings.subnets)
+        return model.build(desired, options=options, subnets=subnets)
+
     # -- the contract ---------------------------------------------------------------------
 
     def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
@@ -229,55 +350,40 @@ class AwsProvider:
             ingress=(Ingress(hostname=lb["DNSName"], ports=ports),),
         )
 
+    def plan(self, desired: DesiredLoadBalancer) -> tuple[PlannedChange, ...]:
+        """What ``ensure(desired)`` would change: the same read and diff, nothing applied."""
+        spec = self._spec(desired)
+        remote = self._read(desired.ref, spec)
+        return model.changes_of(model.diff(spec, remote, mark=naming.marker(desired.ref)))
+
     def ensure(self, desired: DesiredLoadBalancer) -> LoadBalancerStatus:
         """Create or bring in line the NLB, its listeners, target groups and security group."""
         ref = desired.ref
-        options = parse_options(ref)
-        subnets = model.subnets_for(options, self._settings.subnets)
-        spec = model.build(desired, options=options, subnets=subnets)
-        vpc_id = self._vpc_id(subnets)
-
-        found = self._find(ref)
-        lb = found.lb
-        if lb is not None and not model.compatible(lb, found.lb_tags, spec):
-            log.info(
-                "replacing load balancer",
-                extra={"cluster": self._cluster, "service": ref.key, "arn": lb["LoadBalancerArn"]},
-            )
-            self._delete(
-                self._api.elbv2, "delete_load_balancer", LoadBalancerArn=lb["LoadBalancerArn"]
-            )
-            lb = None  # its target groups (read above) move to the new NLB
-
-        group_id = self._ensure_security_group(ref, spec, vpc_id)
-        self._sync_backend_rules(
-            ref, source=group_id, rules=spec.backend_rules, instance_ids=spec.instance_ids
-        )
-        existing = found.groups
-        arns = self._ensure_target_groups(ref, spec, vpc_id, existing)
-        if lb is None:
-            lb = self._create_load_balancer(ref, spec, group_id)
-        else:
-            self._reconcile_load_balancer(lb, spec, group_id)
-        self._reconcile_listeners(ref, lb["LoadBalancerArn"], spec, arns)
-        wanted = {group.name for group in spec.target_groups}
-        for name, group in existing.items():
-            if name not in wanted:
-                self._delete_target_group(group["TargetGroupArn"])
-
+        spec = self._spec(desired)
+        remote = self._read(ref, spec)
+        steps = model.diff(spec, remote, mark=naming.marker(ref))
+        applied = self._apply(ref, spec, remote, steps)
+        lb = applied.lb
+        if lb is None or applied.group_id is None:  # diff always creates both
+            raise CloudError(f"load balancer of {ref.key} was not created")
         state = lb.get("State", {}).get("Code")
         if state == "failed":
             raise CloudError(f"load balancer {lb['LoadBalancerArn']} is in state failed")
         log.info(
             "ensured load balancer",
-            extra={"cluster": self._cluster, "service": ref.key, "arn": lb["LoadBalancerArn"]},
+            extra={
+                "cluster": self._cluster,
+                "service": ref.key,
+                "arn": lb["LoadBalancerArn"],
+                "writes": len(steps),
+            },
         )
         warnings = spec.warnings
         if desired.backend_mode is BackendMode.POD_IP:
             warnings += (
                 "IP targets: the Pods' security groups must allow traffic from the NLB's "
-                f"security group {group_id} (lbprovider adds rules to node security groups "
-                "only)",
+                f"security group {applied.group_id} (lbprovider adds rules to node security "
+                "groups only)",
             )
         return LoadBalancerStatus(
             lb_id=lb["LoadBalancerArn"],
@@ -293,18 +399,9 @@ class AwsProvider:
         spec = model.build(
             desired, options=options, subnets=options.subnets or self._settings.subnets
         )
-        found = self._find(ref)
-        if found.lb is None:
-            return
-        for group in spec.target_groups:
-            existing = found.groups.get(group.name)
-            if existing is not None:
-                self._sync_targets(existing["TargetGroupArn"], group, new=False)
-        # New nodes may sit in other security groups; the NLB's group is ours (set by ensure).
-        for group_id in found.lb.get("SecurityGroups", [])[:1]:
-            self._sync_backend_rules(
-                ref, source=str(group_id), rules=spec.backend_rules, instance_ids=spec.instance_ids
-            )
+        remote = self._read(ref, spec, backends_only=True)
+        steps = model.diff(spec, remote, mark=naming.marker(ref), backends_only=True)
+        self._apply(ref, spec, remote, steps)
 
     def delete(self, ref: ServiceRef) -> None:
         """Remove the NLB, listeners, target groups and security group of ``ref``, only those."""
@@ -325,9 +422,16 @@ class AwsProvider:
         if security_group is not None:
             # AWS refuses to delete a group other groups' rules still reference.
             group_id = str(security_group["GroupId"])
-            self._sync_backend_rules(
-                ref, source=group_id, rules=frozenset(), instance_ids=frozenset()
+            revokes = model.backend_steps(
+                mark=naming.marker(ref),
+                source=group_id,
+                want=frozenset(),
+                instance_groups={},
+                node_groups=self._security_groups("ip-permission.group-id", [group_id]),
             )
+            for step in revokes:
+                if isinstance(step.op, model.ChangeBackendRules):
+                    self._change_backend_rules(ref, group_id, step.op)
             try:
                 self._delete(self._api.ec2, "delete_security_group", GroupId=group_id)
             except CloudApiError as exc:
@@ -340,130 +444,171 @@ class AwsProvider:
                 raise
         log.info("deleted load balancer", extra={"service": ref.key})
 
-    # -- pieces of ensure -----------------------------------------------------------------
+    def list_owned(self) -> tuple[OwnedLoadBalancer, ...]:
+        """Every NLB in the region tagged with this cluster, whatever Service it names.
 
-    def _subnet_mappings(self, spec: model.NlbSpec) -> list[dict[str, str]]:
-        mappings = [{"SubnetId": subnet} for subnet in spec.subnets]
-        if spec.requested_ip is None:
-            return mappings
-        address = ipaddress.IPv4Address(spec.requested_ip)
-        found = self._api.call(self._api.ec2, "describe_subnets", SubnetIds=list(spec.subnets))
-        for subnet in found.get("Subnets", []):
-            if address in ipaddress.ip_network(subnet["CidrBlock"]):
-                for mapping in mappings:
-                    if mapping["SubnetId"] == subnet["SubnetId"]:
-                        mapping["PrivateIPv4Address"] = spec.requested_ip
-                return mappings
-        raise InvalidService(
-            f"loadBalancerIP {spec.requested_ip} is in none of the NLB subnets "
-            f"({', '.join(spec.subnets)})"
-        )
+        ELBv2 has no tag filter on DescribeLoadBalancers: every page of it, then
+        DescribeTags per 20 ARNs.  This provider never reuses an NLB it did not create,
+        so every NLB carrying the tags is one it made.
+        """
+        network = [
+            lb
+            for lb in self._api.pages(self._api.elbv2, "describe_load_balancers", "LoadBalancers")
+            if lb.get("Type") == "network"
+        ]
+        tagged = self._tags_of([str(lb["LoadBalancerArn"]) for lb in network])
+        owned: list[OwnedLoadBalancer] = []
+        for lb in network:
+            arn = str(lb["LoadBalancerArn"])
+            tags = tagged.get(arn, {})
+            uid = tags.get(naming.SERVICE_UID_TAG)
+            if tags.get(naming.CLUSTER_TAG) != self._cluster or not uid:
+                continue
+            key = tags.get(naming.SERVICE_NAME_TAG, "")
+            owned.append(OwnedLoadBalancer(lb_id=arn, service_uid=uid, service_key=key))
+        return tuple(sorted(owned, key=lambda item: item.lb_id))
 
-    def _create_load_balancer(
-        self, ref: ServiceRef, spec: model.NlbSpec, group_id: str
-    ) -> dict[str, Any]:
-        extra = {naming.REQUESTED_IP_TAG: spec.requested_ip} if spec.requested_ip else None
-        created = self._api.call(
-            self._api.elbv2,
-            "create_load_balancer",
-            Name=spec.name,
-            Type="network",
-            Scheme=spec.scheme,
-            IpAddressType="ipv4",
-            SubnetMappings=self._subnet_mappings(spec),
-            SecurityGroups=[group_id],
-            Tags=naming.aws_tags(ref, extra),
-        )
-        lb = dict(created["LoadBalancers"][0])
-        log.info(
-            "created load balancer",
-            extra={"cluster": self._cluster, "service": ref.key, "arn": lb["LoadBalancerArn"]},
-        )
-        return lb
+    # -- applying the diff ------------------------------------------------------------------
 
-    def _reconcile_load_balancer(
-        self, lb: Mapping[str, Any], spec: model.NlbSpec, group_id: str
-    ) -> None:
-        arn = lb["LoadBalancerArn"]
-        have = {zone["SubnetId"] for zone in lb.get("AvailabilityZones", [])}
-        if have != set(spec.subnets):
-            self._api.call(
-                self._api.elbv2,
-                "set_subnets",
-                LoadBalancerArn=arn,
-                SubnetMappings=self._subnet_mappings(spec),
+    def _apply(
+        self,
+        ref: ServiceRef,
+        spec: model.NlbSpec,
+        remote: model.Remote,
+        steps: Iterable[model.Step],
+    ) -> _Applying:
+        """Make the calls ``steps`` name, in order, resolving what earlier ones created."""
+        applying = _Applying(
+            ref=ref,
+            spec=spec,
+            vpc_id=remote.vpc_id,
+            lb=dict(remote.lb) if remote.lb is not None else None,
+            group_id=(
+                str(remote.security_group["GroupId"]) if remote.security_group is not None else None
+            ),
+            arns={name: str(tg["TargetGroupArn"]) for name, tg in remote.groups.items()},
+        )
+        for step in steps:
+            self._apply_step(applying, step.op)
+        return applying
+
+    def _apply_step(self, applying: _Applying, op: model.Op) -> None:
+        ref, spec, elbv2, ec2 = applying.ref, applying.spec, self._api.elbv2, self._api.ec2
+        if isinstance(op, model.DeleteLoadBalancer):
+            log.info(
+                "replacing load balancer",
+                extra={"cluster": self._cluster, "service": ref.key, "arn": op.arn},
             )
-        if list(lb.get("SecurityGroups", [])) != [group_id]:
-            self._api.call(
-                self._api.elbv2,
-                "set_security_groups",
-                LoadBalancerArn=arn,
-                SecurityGroups=[group_id],
-            )
-
-    def _ensure_security_group(self, ref: ServiceRef, spec: model.NlbSpec, vpc_id: str) -> str:
-        # Always created with the NLB: AWS cannot add a security group to an NLB created
-        # without one, and it is where loadBalancerSourceRanges are enforced.
-        group = self._find_security_group(ref)
-        if group is None:
+            self._delete(elbv2, "delete_load_balancer", LoadBalancerArn=op.arn)
+            applying.lb = None
+        elif isinstance(op, model.CreateSecurityGroup):
+            # Always created with the NLB: AWS cannot add a security group to an NLB created
+            # without one, and it is where loadBalancerSourceRanges are enforced.
             created = self._api.call(
-                self._api.ec2,
+                ec2,
                 "create_security_group",
                 GroupName=spec.name,
                 Description=f"lbprovider NLB for {ref.key}",
-                VpcId=vpc_id,
+                VpcId=applying.vpc_id,
                 TagSpecifications=[
                     {"ResourceType": "security-group", "Tags": naming.aws_tags(ref)}
                 ],
             )
-            group = {"GroupId": created["GroupId"], "IpPermissions": []}
-        group_id = str(group["GroupId"])
-        authorize, revoke = model.rule_diff(spec.rules, model.cidr_rules_of(group))
-        if revoke:
+            applying.group_id = str(created["GroupId"])
+        elif isinstance(op, model.ChangeCidrRules):
             self._api.call(
-                self._api.ec2,
-                "revoke_security_group_ingress",
-                GroupId=group_id,
-                IpPermissions=model.cidr_permissions(revoke),
+                ec2,
+                "authorize_security_group_ingress" if op.add else "revoke_security_group_ingress",
+                GroupId=applying.source(),
+                IpPermissions=model.cidr_permissions(op.rules),
             )
-        if authorize:
+        elif isinstance(op, model.ChangeBackendRules):
+            self._change_backend_rules(ref, applying.source(), op)
+        elif isinstance(op, model.CreateTargetGroup):
+            self._create_target_group(applying, op.group)
+        elif op_group(op) in applying.adopted:
+            pass  # reconciled from a fresh read when it was adopted
+        elif isinstance(op, model.ModifyHealth):
             self._api.call(
-                self._api.ec2,
-                "authorize_security_group_ingress",
-                GroupId=group_id,
-                IpPermissions=model.cidr_permissions(authorize),
+                elbv2, "modify_target_group", TargetGroupArn=applying.arns[op.group], **op.params
             )
-        return group_id
+        elif isinstance(op, model.ModifyAttributes):
+            self._api.call(
+                elbv2,
+                "modify_target_group_attributes",
+                TargetGroupArn=applying.arns[op.group],
+                Attributes=[dict(item) for item in op.attributes],
+            )
+        elif isinstance(op, model.ChangeTargets):
+            for batch in batched(op.targets, TARGET_BATCH):
+                self._api.call(
+                    elbv2,
+                    "register_targets" if op.add else "deregister_targets",
+                    TargetGroupArn=applying.arns[op.group],
+                    Targets=model.target_list(batch),
+                )
+        elif isinstance(op, model.CreateLoadBalancer):
+            extra = {naming.REQUESTED_IP_TAG: spec.requested_ip} if spec.requested_ip else None
+            created = self._api.call(
+                elbv2,
+                "create_load_balancer",
+                Name=spec.name,
+                Type="network",
+                Scheme=spec.scheme,
+                IpAddressType="ipv4",
+                SubnetMappings=[dict(item) for item in op.mappings],
+                SecurityGroups=[applying.source()],
+                Tags=naming.aws_tags(ref, extra),
+            )
+            applying.lb = dict(created["LoadBalancers"][0])
+            log.info(
+                "created load balancer",
+                extra={
+                    "cluster": self._cluster,
+                    "service": ref.key,
+                    "arn": applying.lb["LoadBalancerArn"],
+                },
+            )
+        elif isinstance(op, model.SetSubnets):
+            self._api.call(
+                elbv2,
+                "set_subnets",
+                LoadBalancerArn=applying.lb_arn(),
+                SubnetMappings=[dict(item) for item in op.mappings],
+            )
+        elif isinstance(op, model.SetSecurityGroups):
+            self._api.call(
+                elbv2,
+                "set_security_groups",
+                LoadBalancerArn=applying.lb_arn(),
+                SecurityGroups=[applying.source()],
+            )
+        elif isinstance(op, model.DeleteListener):
+            self._delete(elbv2, "delete_listener", ListenerArn=op.arn)
+        elif isinstance(op, model.CreateListener):
+            want = op.listener
+            self._api.call(
+                elbv2,
+                "create_listener",
+                LoadBalancerArn=applying.lb_arn(),
+                Protocol=want.protocol,
+                Port=want.port,
+                DefaultActions=[
+                    {"Type": "forward", "TargetGroupArn": applying.arns[want.target_group]}
+                ],
+                Tags=naming.aws_tags(ref),
+            )
+        elif isinstance(op, model.DeleteTargetGroup):
+            self._delete_target_group(op.arn)
 
-    def _ensure_target_groups(
-        self,
-        ref: ServiceRef,
-        spec: model.NlbSpec,
-        vpc_id: str,
-        existing: Mapping[str, Mapping[str, Any]],
-    ) -> dict[str, str]:
-        arns: dict[str, str] = {}
-        for group in spec.target_groups:
-            found = existing.get(group.name)
-            if found is None:
-                arn, new = self._create_target_group(ref, group, vpc_id)
-            else:
-                arn, new = str(found["TargetGroupArn"]), False
-                self._sync_health(arn, group, found)
-            arns[group.name] = arn
-            self._sync_stickiness(arn, group, new=new)
-            self._sync_targets(arn, group, new=new)
-        return arns
-
-    def _create_target_group(
-        self, ref: ServiceRef, group: model.TargetGroupSpec, vpc_id: str
-    ) -> tuple[str, bool]:
-        """``(arn, new)``: a new group, or ours left unattached by a crash (adopted)."""
+    def _create_target_group(self, applying: _Applying, group: model.TargetGroupSpec) -> None:
+        """A new group; or ours left unattached by a crash, adopted and reconciled."""
+        ref = applying.ref
         params: dict[str, Any] = {
             "Name": group.name,
             "Protocol": group.protocol,
             "Port": group.port,
-            "VpcId": vpc_id,
+            "VpcId": applying.vpc_id,
             "TargetType": group.target_type,
             "HealthCheckEnabled": True,
             "HealthCheckProtocol": group.health.protocol,
@@ -477,70 +622,22 @@ class AwsProvider:
         except CloudApiError as exc:
             if exc.code != "DuplicateTargetGroupName":
                 raise
-            # Not attached to our NLB, so the lookup missed it: a crash before
-            # CreateListener (or before CreateLoadBalancer).
+            # Not attached to our NLB, so the read missed it: a crash before
+            # CreateListener (or before CreateLoadBalancer).  The diff assumed a new
+            # group, so this one is reconciled from a fresh read of it instead.
             adopted = self._adopt_group(ref, group.name)
             arn = str(adopted["TargetGroupArn"])
-            self._sync_health(arn, group, adopted)
-            return arn, False
-        return str(created["TargetGroups"][0]["TargetGroupArn"]), True
-
-    def _sync_health(
-        self, arn: str, group: model.TargetGroupSpec, found: Mapping[str, Any]
-    ) -> None:
-        update = model.health_update(group, found)
-        if update is not None:
-            self._api.call(self._api.elbv2, "modify_target_group", TargetGroupArn=arn, **update)
-
-    def _sync_stickiness(self, arn: str, group: model.TargetGroupSpec, *, new: bool) -> None:
-        if new and not group.sticky:
-            return  # a new group is not sticky by default
-        attributes = self._api.call(
-            self._api.elbv2, "describe_target_group_attributes", TargetGroupArn=arn
-        ).get("Attributes", [])
-        update = model.stickiness_update(group, attributes)
-        if update is not None:
-            self._api.call(
-                self._api.elbv2,
-                "modify_target_group_attributes",
-                TargetGroupArn=arn,
-                Attributes=update,
-            )
-
-    def _sync_targets(self, arn: str, group: model.TargetGroupSpec, *, new: bool) -> None:
-        have: set[model.Target] = set() if new else self._registered(arn)
-        register, deregister = model.target_diff(group.targets, have)
-        for batch in batched(register, TARGET_BATCH):
-            self._api.call(
-                self._api.elbv2,
-                "register_targets",
-                TargetGroupArn=arn,
-                Targets=model.target_list(batch),
-            )
-        for batch in batched(deregister, TARGET_BATCH):
-            self._api.call(
-                self._api.elbv2,
-                "deregister_targets",
-                TargetGroupArn=arn,
-                Targets=model.target_list(batch),
-            )
-
-    def _reconcile_listeners(
-        self, ref: ServiceRef, lb_arn: str, spec: model.NlbSpec, arns: Mapping[str, str]
-    ) -> None:
-        changes = model.listener_diff(self._listeners(lb_arn), spec, arns)
-        for listener_arn in changes.delete:
-            self._delete(self._api.elbv2, "delete_listener", ListenerArn=listener_arn)
-        for want in changes.create:
-            self._api.call(
-                self._api.elbv2,
-                "create_listener",
-                LoadBalancerArn=lb_arn,
-                Protocol=want.protocol,
-                Port=want.port,
-                DefaultActions=[{"Type": "forward", "TargetGroupArn": arns[want.target_group]}],
-                Tags=naming.aws_tags(ref),
-            )
+            applying.arns[group.name] = arn
+            attributes = self._api.call(
+                self._api.elbv2, "describe_target_group_attributes", TargetGroupArn=arn
+            ).get("Attributes", [])
+            for step in model.group_steps(
+                group.name, group, adopted, attributes, self._registered(arn)
+            ):
+                self._apply_step(applying, step.op)
+            applying.adopted.add(group.name)
+            return
+        applying.arns[group.name] = str(created["TargetGroups"][0]["TargetGroupArn"])
 
     # -- backend rules on the nodes' security groups ---------------------------------------
 
@@ -572,68 +669,40 @@ class AwsProvider:
             found.update({str(group["GroupId"]): dict(group) for group in groups})
         return found
 
-    def _sync_backend_rules(
-        self,
-        ref: ServiceRef,
-        *,
-        source: str,
-        rules: frozenset[model.BackendRule],
-        instance_ids: frozenset[str],
+    def _change_backend_rules(
+        self, ref: ServiceRef, source: str, op: model.ChangeBackendRules
     ) -> None:
-        """Make the node groups of ``instance_ids`` allow ``rules`` from ``source``; revoke
-        the rest (groups that carry our rules but no longer hold a target lose them)."""
+        """One revoke or authorize on a node group, rules sourced from the NLB's group."""
         mark = naming.marker(ref)
-        want: dict[str, frozenset[model.BackendRule]] = {}
-        if rules and instance_ids:
-            for groups in self._instance_groups(instance_ids).values():
-                for group_id in groups:
-                    want[group_id] = rules
-        current = self._security_groups("ip-permission.group-id", [source])
-        missing = sorted(set(want) - set(current))
-        if missing:
-            current.update(self._security_groups("group-id", missing))
-        for group_id in sorted(set(current) | set(want)):
-            group = current.get(group_id)
-            if group is None:
-                continue  # went away between the two reads
-            authorize, revoke = model.backend_diff(
-                want.get(group_id, frozenset()),
-                model.backend_rules_of(group, source=source, mark=mark),
+        permissions = model.backend_permissions(op.ranges, source=source, mark=mark)
+        if not op.add:
+            self._api.call(
+                self._api.ec2,
+                "revoke_security_group_ingress",
+                GroupId=op.group_id,
+                IpPermissions=permissions,
             )
-            if revoke:
+        else:
+            try:
                 self._api.call(
                     self._api.ec2,
-                    "revoke_security_group_ingress",
-                    GroupId=group_id,
-                    IpPermissions=model.backend_permissions(revoke, source=source, mark=mark),
+                    "authorize_security_group_ingress",
+                    GroupId=op.group_id,
+                    IpPermissions=permissions,
                 )
-            if authorize:
-                try:
-                    self._api.call(
-                        self._api.ec2,
-                        "authorize_security_group_ingress",
-                        GroupId=group_id,
-                        IpPermissions=model.backend_permissions(
-                            authorize, source=source, mark=mark
-                        ),
-                    )
-                except CloudApiError as exc:
-                    if exc.code == "InvalidPermission.Duplicate":
-                        # Added by someone else since our read: read again next time.
-                        raise RetryAfter(
-                            5, f"security group {group_id} changed meanwhile"
-                        ) from None
-                    raise
-            if authorize or revoke:
-                log.info(
-                    "synced backend security group rules",
-                    extra={
-                        "service": ref.key,
-                        "group": group_id,
-                        "authorized": len(authorize),
-                        "revoked": len(revoke),
-                    },
-                )
+            except CloudApiError as exc:
+                if exc.code == "InvalidPermission.Duplicate":
+                    # Added by someone else since our read: read again next time.
+                    raise RetryAfter(5, f"security group {op.group_id} changed meanwhile") from None
+                raise
+        log.info(
+            "synced backend security group rules",
+            extra={
+                "service": ref.key,
+                "group": op.group_id,
+                "authorized" if op.add else "revoked": len(op.ranges),
+            },
+        )
 
     # -- deletions (not found is success) ---------------------------------------------------
 

@@ -17,8 +17,10 @@ from lbprovider.providerkit import (
     Credentials,
     CredentialSpec,
     Field,
+    RateLimit,
     SettingsSchema,
     load_credentials,
+    rate_limit_fields,
 )
 
 SUBNET_ID = r"subnet-[0-9a-zA-Z]+"
@@ -68,6 +70,11 @@ SCHEMA = SettingsSchema(
             doc="Retries of one call after the first request (throttling, 5xx, "
             "connection errors); persistent throttling then waits as RetryAfter.",
         ),
+        *rate_limit_fields(
+            qps=10,
+            burst=40,
+            documented="AWS documents 40 burst / 10 per second for ELB Describe calls",
+        ),
     ]
 )
 
@@ -95,6 +102,14 @@ class Settings:
     subnets: tuple[str, ...] = ()
     credentials_file: str | None = None
     retry_attempts: int = 3
+    rate_limit_qps: float = 10.0
+    """Client-side limit: cloud API calls per second on average (see the schema)."""
+    rate_limit_burst: int = 40
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The client-side limit every call of this class goes through."""
+        return RateLimit(rate=self.rate_limit_qps, burst=self.rate_limit_burst)
 
 
 def parse_settings(raw: Mapping[str, Any] | None) -> Settings:

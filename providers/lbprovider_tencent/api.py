@@ -114,7 +114,9 @@ class ClbApi:
             translate=_translator(credentials.secrets()),
             codes=ERROR_CODES,
             policy=CallPolicy(
-                attempts=settings.max_attempts, busy_retry_after=settings.retry_after_seconds
+                attempts=settings.max_attempts,
+                busy_retry_after=settings.retry_after_seconds,
+                rate_limit=settings.rate_limit,
             ),
         )
 

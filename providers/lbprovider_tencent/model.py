@@ -3,9 +3,11 @@
 :func:`build` turns a :class:`DesiredLoadBalancer` and its :class:`Options`
 into a :class:`ClbSpec` (the CLB, its listeners with their health checks and
 session persistence, and each listener's exact targets).  The ``Remote*``
-values are what the SDK wrapper read back; :func:`listener_diff` and
-:func:`target_diff` say which writes bring the cloud to the spec, so an
-unchanged Service costs none.  No SDK here: the diff is unit-tested alone.
+values are what the SDK wrapper read back (:class:`RemoteState`, all of it
+read before any write); :func:`changes` is the one diff, a
+:class:`ClbChanges` that ``ensure`` applies and ``plan`` reports
+(:meth:`ClbChanges.planned`), so an unchanged Service costs no write and the
+two cannot disagree.  No SDK here: the diff is unit-tested alone.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from typing import Any
 
 from lbprovider.cloud import (
     BackendMode,
+    ChangeAction,
     DesiredLoadBalancer,
     Ingress,
     InvalidService,
     Listener,
     LoadBalancerStatus,
+    PlannedChange,
     PortStatus,
     Protocol,
     ServiceRef,
@@ -117,14 +121,31 @@ class RemoteListener:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteState:
+    """Everything one Service's CLB is, as read before any write."""
+
+    lb: RemoteClb | None
+    """Our CLB (or the reused one); None when it does not exist yet."""
+    listeners: tuple[RemoteListener, ...] = ()
+    """Every listener of the CLB, ours and (on a reused CLB) the user's."""
+    targets: Mapping[str, frozenset[TargetKey]] = field(default_factory=dict)
+    """Registered targets per listener id, for our listeners."""
+    conflict: str | None = None
+    """The Service's own CLB when it also names one to reuse (``tke-existed-lbid``)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", _frozen(self.targets))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ListenerDiff:
     """The listener writes that bring a CLB to the spec."""
 
-    delete: tuple[str, ...] = ()
-    """Ids of our listeners the Service no longer has."""
+    delete: tuple[RemoteListener, ...] = ()
+    """Our listeners the Service no longer has."""
     create: tuple[ListenerSpec, ...] = ()
-    modify: tuple[tuple[str, ListenerSpec], ...] = ()
-    """(listener id, spec) whose health check or session persistence differ."""
+    modify: tuple[tuple[RemoteListener, ListenerSpec], ...] = ()
+    """(listener as read, spec) whose health check or session persistence differ."""
     ids: Mapping[PortKey, str] = field(default_factory=dict)
     """Ids of the wanted listeners that exist already (kept or modified)."""
 
@@ -308,23 +329,33 @@ def listener_diff(
                 f"listener {other}, which this Service does not own"
             )
     create: list[ListenerSpec] = []
-    modify: list[tuple[str, ListenerSpec]] = []
-    ids: dict[PortKey, str] = {}
+    modify: list[tuple[RemoteListener, ListenerSpec]] = []
     for name, listener in wanted.items():
         current = mine.get(name)
         if current is None:
             create.append(listener)
-            continue
-        ids[listener.key] = current.listener_id
-        if current.session_expire != listener.session_expire or any(
-            current.health_check.get(key) != value for key, value in listener.health_check.items()
-        ):
-            modify.append((current.listener_id, listener))
+        elif current.session_expire != listener.session_expire or _check_differs(current, listener):
+            modify.append((current, listener))
     return ListenerDiff(
-        delete=tuple(item.listener_id for name, item in mine.items() if name not in wanted),
+        delete=tuple(item for name, item in mine.items() if name not in wanted),
         create=tuple(create),
         modify=tuple(modify),
-        ids=ids,
+        ids=listener_ids(spec, ref, remote),
+    )
+
+
+def listener_ids(
+    spec: ClbSpec, ref: ServiceRef, remote: Iterable[RemoteListener]
+) -> dict[PortKey, str]:
+    """Ids of the wanted listeners that exist already, by (protocol, port)."""
+    mine = {item.name: item.listener_id for item in ours(ref, remote)}
+    return {item.key: mine[item.name] for item in spec.listeners if item.name in mine}
+
+
+def _check_differs(current: RemoteListener, listener: ListenerSpec) -> bool:
+    # Only the keys we set: CLB fills in defaults (intervals, thresholds) we leave alone.
+    return any(
+        current.health_check.get(key) != value for key, value in listener.health_check.items()
     )
 
 
@@ -333,6 +364,172 @@ def target_diff(wanted: frozenset[TargetKey], have: frozenset[TargetKey]) -> Tar
     return TargetDiff(
         register=tuple(sorted(wanted - have)), deregister=tuple(sorted(have - wanted))
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClbChanges:
+    """Every write that brings one Service's CLB to its spec, in the order ``ensure``
+    makes them; ``plan`` reports the same value (:meth:`planned`), so the two cannot
+    disagree."""
+
+    create_lb: ClbSpec | None = None
+    """The CLB to create first (None: it exists)."""
+    listeners: ListenerDiff = field(default_factory=ListenerDiff)
+    targets: tuple[tuple[ListenerSpec, TargetDiff], ...] = ()
+    """Per wanted listener (existing or created above), its non-empty target diff."""
+
+    @property
+    def empty(self) -> bool:
+        return self.create_lb is None and self.listeners.empty and not self.targets
+
+    def planned(self) -> tuple[PlannedChange, ...]:
+        """The changes as ``lbprovider plan`` prints them, in the order they are made."""
+        found: list[PlannedChange] = []
+        if self.create_lb is not None:
+            found.append(_planned_lb(self.create_lb))
+        for gone in self.listeners.delete:
+            found.append(
+                PlannedChange(
+                    action=ChangeAction.DELETE,
+                    kind="listener",
+                    name=port_text(gone.protocol, gone.port),
+                    before=gone.listener_id,
+                )
+            )
+        for new in self.listeners.create:
+            found.append(
+                PlannedChange(
+                    action=ChangeAction.CREATE,
+                    kind="listener",
+                    name=port_text(new.protocol, new.port),
+                    after=_listener_text(new),
+                )
+            )
+        for current, wanted in self.listeners.modify:
+            found.extend(_planned_modify(current, wanted))
+        for listener, diff in self.targets:
+            name = port_text(listener.protocol, listener.port)
+            found.extend(
+                PlannedChange(
+                    action=ChangeAction.CREATE, kind="targets", name=name, after=target_text(key)
+                )
+                for key in diff.register
+            )
+            found.extend(
+                PlannedChange(
+                    action=ChangeAction.DELETE, kind="targets", name=name, before=target_text(key)
+                )
+                for key in diff.deregister
+            )
+        return tuple(found)
+
+
+def changes(spec: ClbSpec, ref: ServiceRef, remote: RemoteState) -> ClbChanges:
+    """The one diff of a Service's CLB: what ``ensure`` writes and ``plan`` reports.
+
+    InvalidService when the Service names a CLB to reuse but has its own, or a
+    wanted port is held by a listener it does not own.
+    """
+    if remote.conflict is not None:
+        raise InvalidService(
+            f"the Service already has its own CLB {remote.conflict}; "
+            f"switching to {ANNOTATION_EXISTED_LBID} needs a new Service"
+        )
+    if remote.lb is None:
+        listeners = ListenerDiff(create=spec.listeners)
+    else:
+        listeners = listener_diff(spec, ref, remote.lb.lb_id, remote.listeners)
+    return ClbChanges(
+        create_lb=spec if remote.lb is None else None,
+        listeners=listeners,
+        targets=target_changes(spec, listeners.ids, remote.targets),
+    )
+
+
+def target_changes(
+    spec: ClbSpec, ids: Mapping[PortKey, str], have: Mapping[str, frozenset[TargetKey]]
+) -> tuple[tuple[ListenerSpec, TargetDiff], ...]:
+    """Each wanted listener's target diff (a listener not in ``ids`` is new: it has none)."""
+    found: list[tuple[ListenerSpec, TargetDiff]] = []
+    for listener in spec.listeners:
+        listener_id = ids.get(listener.key)
+        registered = have.get(listener_id, frozenset()) if listener_id else frozenset()
+        diff = target_diff(listener.targets, registered)
+        if not diff.empty:
+            found.append((listener, diff))
+    return tuple(found)
+
+
+# ---- how changes read ------------------------------------------------------------------
+
+
+def port_text(protocol: str, port: int) -> str:
+    """``TCP:80``."""
+    return f"{protocol}:{port}"
+
+
+def target_text(key: TargetKey) -> str:
+    """``ins-abc:30080`` or ``10.0.1.5:8080``."""
+    _, ident, port = key
+    return f"{ident}:{port}"
+
+
+def health_check_text(protocol: str, check: Mapping[str, Any]) -> str:
+    """``HTTP:10256/healthz``, ``TCP:traffic-port`` (CLB checks the backend port unless
+    ``CheckPort`` says otherwise), or ``off``."""
+    if check.get("HealthSwitch", 1) == 0:
+        return "off"
+    kind = str(check.get("CheckType") or protocol)
+    port = check.get("CheckPort")
+    where = str(port) if port else "traffic-port"
+    if kind == "HTTP":
+        return f"HTTP:{where}{check.get('HttpCheckPath') or '/'}"
+    return f"{kind}:{where}"
+
+
+def _listener_text(listener: ListenerSpec) -> str:
+    text = f"check {health_check_text(listener.protocol.value, listener.health_check)}"
+    if listener.session_expire:
+        text += f", SessionExpireTime={listener.session_expire}"
+    return text
+
+
+def _planned_lb(spec: ClbSpec) -> PlannedChange:
+    after = spec.lb_type
+    if spec.subnet_id:
+        after += f" in {spec.subnet_id}"
+    if spec.vip:
+        after += f" VIP {spec.vip}"
+    return PlannedChange(
+        action=ChangeAction.CREATE, kind="load balancer", name=spec.name, after=after
+    )
+
+
+def _planned_modify(current: RemoteListener, wanted: ListenerSpec) -> list[PlannedChange]:
+    """One ``ModifyListener`` reads as up to two changes: health check and attribute."""
+    name = port_text(wanted.protocol, wanted.port)
+    found: list[PlannedChange] = []
+    if _check_differs(current, wanted):
+        found.append(
+            PlannedChange(
+                action=ChangeAction.UPDATE,
+                kind="health check",
+                name=name,
+                before=health_check_text(current.protocol, current.health_check),
+                after=health_check_text(wanted.protocol.value, wanted.health_check),
+            )
+        )
+    if current.session_expire != wanted.session_expire:
+        found.append(
+            PlannedChange(
+                action=ChangeAction.UPDATE,
+                kind="attribute",
+                name=name,
+                before=f"SessionExpireTime={current.session_expire}",
+                after=f"SessionExpireTime={wanted.session_expire}",
+            )
+        )
+    return found
 
 
 def status(

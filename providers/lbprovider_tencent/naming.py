@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lbprovider.cloud import Listener, NodeTarget, ServiceRef
-from lbprovider.cloud.tags import owner_filter, ownership_tags
+from lbprovider.cloud.tags import CLUSTER_TAG, owner_filter, ownership_tags
 
 PROVIDER_ID_PREFIX = "qcloud:///"
 """``spec.providerID`` of a Tencent Cloud node: ``qcloud:///<zone>/ins-...``."""
@@ -25,6 +25,7 @@ _INSTANCE_ID = re.compile(r"^ins-[0-9a-z]+$")
 __all__ = [
     "LB_NAME_MAX",
     "PROVIDER_ID_PREFIX",
+    "cluster_filters",
     "instance_id",
     "lb_name",
     "listener_name",
@@ -65,6 +66,11 @@ def tag_list(ref: ServiceRef) -> list[dict[str, str]]:
 def owner_filters(ref: ServiceRef) -> list[dict[str, Any]]:
     """``DescribeLoadBalancers`` filters matching ``ref``'s CLBs (cluster + Service UID)."""
     return [{"Name": f"tag:{key}", "Values": [value]} for key, value in owner_filter(ref).items()]
+
+
+def cluster_filters(cluster: str) -> list[dict[str, Any]]:
+    """``DescribeLoadBalancers`` filters matching every CLB of ``cluster``."""
+    return [{"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]}]
 
 
 def tags_of(tags: list[Mapping[str, Any]] | None) -> dict[str, str]:

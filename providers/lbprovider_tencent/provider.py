@@ -1,9 +1,10 @@
 """The Tencent Cloud CLB provider: Services of type LoadBalancer as CLB instances.
 
 Local model vs remote model: each call builds the wanted CLB (``model.build``),
-reads the CLB, its listeners and targets (``api``), and makes only the writes
-the diff asks for (``model.listener_diff``, ``model.target_diff``), so an
-unchanged Service costs no write.  Our CLB is found by the ownership tags; our
+reads the CLB, its listeners and targets (``api``) before any write, and
+computes one diff (``model.changes``): ``ensure`` makes exactly those writes,
+``plan`` reports them, so the two cannot disagree and an unchanged Service
+costs no write.  Our CLB is found by the ownership tags; our
 listeners by their name (``naming``), which is what makes a reused CLB
 (``tke-existed-lbid``) safe: only those listeners are ever touched there, and
 a reused CLB is never deleted.
@@ -15,7 +16,7 @@ otherwise raises ``RetryAfter``; the next call resumes from what it reads.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lbprovider.cloud import (
@@ -23,16 +24,25 @@ from lbprovider.cloud import (
     DesiredLoadBalancer,
     InvalidService,
     LoadBalancerStatus,
+    OwnedLoadBalancer,
+    PlannedChange,
     RetryAfter,
     ServiceRef,
 )
-from lbprovider.cloud.tags import is_owned_by
+from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_NAME_TAG, SERVICE_UID_TAG, is_owned_by
 from lbprovider_tencent import model
 from lbprovider_tencent.api import ClbApi, TencentApiError
-from lbprovider_tencent.model import ClbSpec, PortKey, RemoteClb
-from lbprovider_tencent.naming import owner_filters
+from lbprovider_tencent.model import (
+    ClbSpec,
+    ListenerDiff,
+    ListenerSpec,
+    PortKey,
+    RemoteClb,
+    RemoteState,
+    TargetDiff,
+)
+from lbprovider_tencent.naming import cluster_filters, owner_filters
 from lbprovider_tencent.options import (
-    ANNOTATION_EXISTED_LBID,
     Options,
     parse_options,
     reused_lb_id,
@@ -71,10 +81,35 @@ class TencentProvider:
             )
         return owned[0] if owned else None
 
+    def _read(self, ref: ServiceRef, options: Options, *, conflicts: bool = True) -> RemoteState:
+        """The CLB, its listeners and our listeners' targets: everything the diff needs,
+        read before any write (a CLB still being created has no listener yet)."""
+        lb = self._find(ref, options)
+        conflict = None
+        if conflicts and options.reuse_lb_id is not None:
+            owned = self._owned(ref)
+            conflict = owned[0].lb_id if owned else None
+        if lb is None or not lb.ready:
+            return RemoteState(lb=lb, conflict=conflict)
+        listeners = self._api.describe_listeners(lb.lb_id)
+        if listeners is None:
+            raise self._gone(lb.lb_id)
+        mine = [item.listener_id for item in model.ours(ref, listeners)]
+        return RemoteState(
+            lb=lb,
+            listeners=tuple(listeners),
+            targets=self._api.describe_targets(lb.lb_id, mine) if mine else {},
+            conflict=conflict,
+        )
+
     def _gone(self, lb_id: str) -> RetryAfter:
         return RetryAfter(
             self._settings.retry_after_seconds, f"CLB {lb_id} disappeared while being read"
         )
+
+    def _spec(self, desired: DesiredLoadBalancer) -> tuple[Options, ClbSpec]:
+        options = parse_options(desired.ref)
+        return options, model.build(desired, options)
 
     # ---- the contract -------------------------------------------------------------
 
@@ -89,44 +124,41 @@ class TencentProvider:
 
     def ensure(self, desired: DesiredLoadBalancer) -> LoadBalancerStatus:
         ref = desired.ref
-        options = parse_options(ref)
-        spec = model.build(desired, options)
+        options, spec = self._spec(desired)
         for node in spec.skipped_nodes:
             log.warning(
                 "node has a qcloud providerID without an instance id; skipped",
                 extra={"node": node},
             )
-        lb = self._find(ref, options)
-        if options.reuse_lb_id is not None:
-            owned = self._owned(ref)
-            if owned:
-                raise InvalidService(
-                    f"the Service already has its own CLB {owned[0].lb_id}; "
-                    f"switching to {ANNOTATION_EXISTED_LBID} needs a new Service"
-                )
-        if lb is None:
-            lb = self._create(spec, desired)
+        remote = self._read(ref, options)
+        todo = model.changes(spec, ref, remote)
+        lb = remote.lb
+        if todo.create_lb is not None:
+            lb = self._create(todo.create_lb, desired)
+        assert lb is not None  # changes() asks for a CLB exactly when none was read
         if not lb.ready:
             raise RetryAfter(self._settings.retry_after_seconds, f"CLB {lb.lb_id} is being created")
+        ids = self._apply_listeners(lb.lb_id, todo.listeners)
+        self._apply_targets(lb.lb_id, todo.targets, ids)
         warnings = (*spec.warnings, *model.drift_warnings(spec, desired, lb))
-        listener_ids = self._sync_listeners(spec, ref, lb.lb_id)
-        self._sync_targets(spec, lb.lb_id, listener_ids)
         log.info("ensured load balancer", extra={"service": ref.key, "lb_id": lb.lb_id})
         return model.status(lb, [item.key for item in spec.listeners], warnings)
 
+    def plan(self, desired: DesiredLoadBalancer) -> tuple[PlannedChange, ...]:
+        """What ``ensure`` would write, from the same read and the same diff; reads only."""
+        options, spec = self._spec(desired)
+        remote = self._read(desired.ref, options)
+        return model.changes(spec, desired.ref, remote).planned()
+
     def update_backends(self, desired: DesiredLoadBalancer) -> None:
         ref = desired.ref
-        options = parse_options(ref)
-        lb = self._find(ref, options)
-        if lb is None or not lb.ready:
+        options, spec = self._spec(desired)
+        remote = self._read(ref, options, conflicts=False)
+        if remote.lb is None or not remote.lb.ready:
             return  # ensure() creates it and registers the backends
-        remote = self._api.describe_listeners(lb.lb_id)
-        if remote is None:
-            return
-        spec = model.build(desired, options)
-        mine = {item.name: item.listener_id for item in model.ours(ref, remote)}
-        listener_ids = {item.key: mine[item.name] for item in spec.listeners if item.name in mine}
-        self._sync_targets(spec, lb.lb_id, listener_ids)
+        ids = model.listener_ids(spec, ref, remote.listeners)
+        # Only listeners that exist: creating one is ensure()'s job.
+        self._apply_targets(remote.lb.lb_id, model.target_changes(spec, ids, remote.targets), ids)
 
     def delete(self, ref: ServiceRef) -> None:
         reuse_id = reused_lb_id(ref)
@@ -138,6 +170,22 @@ class TencentProvider:
                 continue  # a CLB named by tke-existed-lbid is never deleted
             log.info("deleting load balancer", extra={"service": ref.key, "lb_id": lb.lb_id})
             self._api.delete_load_balancer(lb.lb_id)
+
+    def list_owned(self) -> tuple[OwnedLoadBalancer, ...]:
+        """Every CLB of the region tagged with this cluster (one tag-filtered, paged
+        lookup).  A reused CLB carries no ownership tags, so it is never listed."""
+        found = self._api.describe_load_balancers(filters=cluster_filters(self._cluster))
+        return tuple(
+            OwnedLoadBalancer(
+                lb_id=lb.lb_id,
+                service_uid=lb.tags[SERVICE_UID_TAG],
+                service_key=lb.tags.get(SERVICE_NAME_TAG, ""),
+            )
+            for lb in found
+            # The filter is the cloud's; check again, and skip a CLB tagged by hand
+            # without a Service UID (nothing could delete it by its owner).
+            if lb.tags.get(CLUSTER_TAG) == self._cluster and lb.tags.get(SERVICE_UID_TAG)
+        )
 
     # ---- applying the diff ----------------------------------------------------------
 
@@ -159,30 +207,27 @@ class TencentProvider:
             raise RetryAfter(self._settings.retry_after_seconds, f"CLB {lb_id} not visible yet")
         return lb
 
-    def _sync_listeners(self, spec: ClbSpec, ref: ServiceRef, lb_id: str) -> dict[PortKey, str]:
-        """Make our listeners match the spec; (protocol, port) -> listener id."""
-        remote = self._api.describe_listeners(lb_id)
-        if remote is None:
-            raise self._gone(lb_id)
-        diff = model.listener_diff(spec, ref, lb_id, remote)
-        for listener_id in diff.delete:
-            self._api.delete_listener(lb_id, listener_id)
+    def _apply_listeners(self, lb_id: str, diff: ListenerDiff) -> dict[PortKey, str]:
+        """Make the listener writes; (protocol, port) -> id of every wanted listener."""
+        for gone in diff.delete:
+            self._api.delete_listener(lb_id, gone.listener_id)
         ids = dict(diff.ids)
         for listener in diff.create:
             ids[listener.key] = self._api.create_listener(lb_id, listener)
-        for listener_id, listener in diff.modify:
-            self._api.modify_listener(lb_id, listener_id, listener)
+        for current, listener in diff.modify:
+            self._api.modify_listener(lb_id, current.listener_id, listener)
         return ids
 
-    def _sync_targets(self, spec: ClbSpec, lb_id: str, listener_ids: Mapping[PortKey, str]) -> None:
-        if not listener_ids:
-            return
-        have = self._api.describe_targets(lb_id, listener_ids.values())
-        for listener in spec.listeners:
-            listener_id = listener_ids.get(listener.key)
+    def _apply_targets(
+        self,
+        lb_id: str,
+        targets: Iterable[tuple[ListenerSpec, TargetDiff]],
+        ids: Mapping[PortKey, str],
+    ) -> None:
+        for listener, diff in targets:
+            listener_id = ids.get(listener.key)
             if listener_id is None:
-                continue
-            diff = model.target_diff(listener.targets, have.get(listener_id, frozenset()))
+                continue  # update_backends: a listener ensure() has yet to create
             # Register before deregistering so the listener never runs empty mid-change.
             self._api.register_targets(lb_id, listener_id, diff.register)
             self._api.deregister_targets(lb_id, listener_id, diff.deregister)

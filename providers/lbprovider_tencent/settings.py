@@ -16,8 +16,10 @@ from lbprovider.providerkit import (
     Credentials,
     CredentialSpec,
     Field,
+    RateLimit,
     SettingsSchema,
     config_error,
+    rate_limit_fields,
 )
 from lbprovider.providerkit import load_credentials as _load
 
@@ -60,6 +62,11 @@ SCHEMA = SettingsSchema(
             minimum=1,
             doc="Attempts per API call on throttling, 5xx and network errors.",
         ),
+        *rate_limit_fields(
+            qps=20,
+            burst=20,
+            documented="Tencent documents 20 requests per second per CLB API",
+        ),
     ]
 )
 
@@ -87,6 +94,14 @@ class TencentSettings:
     retry_after_seconds: float = 2.0
     request_timeout_seconds: int = 10
     max_attempts: int = 4
+    rate_limit_qps: float = 20.0
+    """Client-side limit: cloud API calls per second on average (see the schema)."""
+    rate_limit_burst: int = 20
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The client-side limit every call of this class goes through."""
+        return RateLimit(rate=self.rate_limit_qps, burst=self.rate_limit_burst)
 
 
 def parse_settings(settings: Mapping[str, Any]) -> TencentSettings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TypeVar
 
 import pytest
@@ -26,7 +27,7 @@ from contract_suite import (
     service_ref,
     total,
 )
-from lbprovider.cloud import LoadBalancerStatus, Protocol, RetryAfter
+from lbprovider.cloud import ChangeAction, LoadBalancerStatus, Protocol, RetryAfter
 
 pytestmark = pytest.mark.providers
 T = TypeVar("T")
@@ -206,3 +207,57 @@ def test_reused_load_balancer_is_never_deleted(reusing_cloud: ContractCloud) -> 
     assert status.lb_id == reuse.lb_id
     converge(lambda: provider.delete(ref))
     assert cloud.exists(reuse.lb_id)
+
+
+def test_plan_of_a_new_service_creates_a_load_balancer(cloud: ContractCloud) -> None:
+    provider = cloud.new_provider()
+    ref = service_ref("planned-new")
+    before = cloud.counts()
+    changes = provider.plan(node_port_lb(ref, cloud.nodes()))
+    assert (cloud.counts() - before).writes == 0
+    assert any(
+        change.action is ChangeAction.CREATE and change.kind == "load balancer"
+        for change in changes
+    ), changes
+    assert total(cloud.owned(ref)) == 0
+
+
+def test_plan_is_empty_in_sync_and_names_a_change_without_writing(cloud: ContractCloud) -> None:
+    provider = cloud.new_provider()
+    ref = service_ref("planned")
+    desired = node_port_lb(ref, cloud.nodes())
+    converge(lambda: provider.ensure(desired))
+    assert cloud.new_provider().plan(desired) == ()
+
+    wider = node_port_lb(
+        ref, cloud.nodes(), ports=((80, Protocol.TCP, 30080), (443, Protocol.TCP, 30443))
+    )
+    before = cloud.counts()
+    changes = cloud.new_provider().plan(wider)
+    assert (cloud.counts() - before).writes == 0
+    assert changes, "a new port must show in the plan"
+    assert all(change.action is not ChangeAction.DELETE for change in changes), changes
+    assert any("443" in change.name or "443" in change.after for change in changes), changes
+    converge(lambda: provider.ensure(wider))
+    assert provider.plan(wider) == ()
+
+    fewer = node_port_lb(ref, cloud.nodes()[:1])
+    changes = provider.plan(fewer)
+    assert any(change.action is ChangeAction.DELETE for change in changes), changes
+
+
+def test_list_owned_finds_every_load_balancer_of_the_cluster(cloud: ContractCloud) -> None:
+    provider = cloud.new_provider()
+    refs = [service_ref("owned-a"), service_ref("owned-b")]
+    ids: dict[str, str] = {}
+    for ref in refs:
+        desired = node_port_lb(ref, cloud.nodes())
+        ids[ref.uid] = converge(partial(provider.ensure, desired)).lb_id
+    owned = {item.service_uid: item for item in cloud.new_provider().list_owned()}
+    for ref in refs:
+        assert owned[ref.uid].lb_id == ids[ref.uid]
+        assert owned[ref.uid].service_key == ref.key
+    # What list_owned reports is enough to delete it (the sweep's --delete).
+    converge(lambda: provider.delete(owned[refs[0].uid].ref(refs[0].cluster)))
+    assert total(cloud.owned(refs[0])) == 0
+    assert refs[0].uid not in {item.service_uid for item in provider.list_owned()}

@@ -18,13 +18,15 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lbprovider.cloud.sandbox import SandboxInstance
+from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_NAME_TAG
 from lbprovider.mockkit import MockAdmin, MockServer
-from lbprovider_alibaba.mock.models import SlbBackend
+from lbprovider_alibaba.mock.models import LoadBalancer, SlbBackend, VServerGroup
 from lbprovider_alibaba.mock.responses import AlibabaFrontend
 
 __all__ = ["SEEDED_POD_IPS", "AlibabaMockCloud", "SlbBackend", "seed_pod_enis", "serve", "start"]
@@ -99,6 +101,9 @@ class AlibabaMockCloud:
 
     def provider_settings(self) -> dict[str, Any]:
         return {
+            # A local mock documents no limit: keep the client-side one out of the way.
+            "rate_limit_qps": 1000.0,
+            "rate_limit_burst": 1000,
             "region": self.backend.region,
             "endpoint": f"{self.host}:{self.port}",
             "ecs_endpoint": f"{self.host}:{self.port}",
@@ -114,11 +119,63 @@ class AlibabaMockCloud:
     def resources(self) -> dict[str, int]:
         return self.backend.resources()
 
+    def describe(self) -> list[dict[str, Any]]:
+        """Every load balancer carrying an lbprovider cluster tag, read from the mock's state.
+
+        One JSON-able row each, sorted by Service then id: ``service`` (the tagged
+        ``namespace/name``), ``lb_id``, ``address``, ``listeners`` (``TCP:80->30080``),
+        ``backends`` (``i-…:30080``, a Pod ``10.0.1.200:8080``) and ``health_check``
+        (``TCP:traffic-port``, ``HTTP:10256/healthz``; several listeners that differ
+        are joined with ", ").
+        """
+        with self.backend.lock:
+            rows = [
+                _describe(lb, self.backend.vserver_groups)
+                for lb in self.backend.load_balancers.values()
+                if CLUSTER_TAG in lb.tags
+            ]
+        return sorted(rows, key=lambda row: (row["service"], row["lb_id"]))
+
     def stop(self) -> None:
         self.server.stop()
         tmpdir, self._tmpdir = self._tmpdir, None
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _describe(lb: LoadBalancer, groups: Mapping[str, VServerGroup]) -> dict[str, Any]:
+    listeners: list[str] = []
+    backends: set[str] = set()
+    checks: list[str] = []
+    for listener in sorted(lb.listeners.values(), key=lambda li: (li.port, li.protocol)):
+        group = groups.get(listener.vserver_group_id)
+        members = group.backends if group is not None else []
+        ports = ",".join(str(port) for port in sorted({b.port for b in members}))
+        front = f"{listener.protocol}:{listener.port}"
+        listeners.append(f"{front}->{ports}" if ports else front)
+        backends |= {f"{b.server_ip if b.type == 'eni' else b.server_id}:{b.port}" for b in members}
+        check = _health_check(listener.protocol, listener.config)
+        if check not in checks:
+            checks.append(check)
+    return {
+        "service": lb.tags.get(SERVICE_NAME_TAG, ""),
+        "lb_id": lb.id,
+        "address": lb.address,
+        "listeners": listeners,
+        "backends": sorted(backends),
+        "health_check": ", ".join(checks),
+    }
+
+
+def _health_check(protocol: str, config: Mapping[str, Any]) -> str:
+    """``TCP:traffic-port``, ``HTTP:10256/healthz``, ``UDP:traffic-port`` or ``off``."""
+    if config.get("HealthCheck") == "off":
+        return "off"
+    port = int(config.get("HealthCheckConnectPort") or 0)
+    where = str(port) if port > 0 else "traffic-port"  # 0 or -520: the backend port
+    if protocol == "TCP" and config.get("HealthCheckType") == "http":
+        return f"HTTP:{where}{config.get('HealthCheckURI') or '/'}"
+    return f"{protocol}:{where}"
 
 
 def serve(backend: SlbBackend, *, host: str = "127.0.0.1", port: int = 0) -> AlibabaMockCloud:

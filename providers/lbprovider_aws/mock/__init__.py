@@ -6,7 +6,8 @@ two subnets in two zones, a node security group and ``instances`` EC2
 instances in it (:mod:`.models`), and serves the endpoint the provider talks
 to with :class:`lbprovider.mockkit.MockServer` (:mod:`.responses`): the shared
 admin routes (state, counters, reset, faults, latency, clock) work here as on
-every other mock cloud.  moto keeps its state per process, so one process runs
+every other mock cloud; :meth:`AwsMockCloud.describe` lists the tagged NLBs
+for the demo's table.  moto keeps its state per process, so one process runs
 one AWS mock cloud at a time.
 """
 
@@ -71,6 +72,9 @@ class AwsMockCloud:
     def provider_settings(self) -> dict[str, Any]:
         """Class settings pointing the AWS provider at this mock."""
         return {
+            # A local mock documents no limit: keep the client-side one out of the way.
+            "rate_limit_qps": 1000.0,
+            "rate_limit_burst": 1000,
             "region": REGION,
             "endpoint_url": self.endpoint,
             "vpc_id": self.vpc_id,
@@ -90,6 +94,12 @@ class AwsMockCloud:
         """NLBs, target groups and security groups carrying lbprovider's cluster tag, and
         the backend rules lbprovider added to other groups (``node_sg_rules``)."""
         return resources(self._state.snapshot())
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every NLB carrying lbprovider's cluster tag, read from the mock's own state:
+        ``{"service", "lb_id", "address", "listeners": ["TCP:80->30080"], "backends":
+        ["i-0abc:30080"], "health_check": "TCP:traffic-port"}``, sorted, JSON-able."""
+        return self._state.describe()
 
     def stop(self) -> None:
         """Stop the proxy and moto, remove the credentials file; idempotent."""

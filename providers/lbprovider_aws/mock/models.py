@@ -4,7 +4,8 @@ moto holds the state and enforces AWS's rules (DESIGN §5 lists its known gaps,
 which no test may rely on).  This module seeds the sandbox's VPC, subnets, node
 security group and instances, and reads back what lbprovider owns for
 ``GET /_admin/state``: the NLBs, target groups (with targets) and security
-groups carrying the cluster tag, and the backend rules on node security groups.
+groups carrying the cluster tag, and the backend rules on node security groups;
+and one row per NLB for the demo's table (:meth:`MotoState.describe`).
 It talks to moto directly, so its reads are neither counted nor faulted.
 """
 
@@ -18,7 +19,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from lbprovider.cloud.sandbox import SandboxInstance
-from lbprovider_aws.naming import CLUSTER_TAG, MARKER_PREFIX, from_aws
+from lbprovider_aws.naming import CLUSTER_TAG, MARKER_PREFIX, SERVICE_NAME_TAG, from_aws
 
 REGION = "us-east-1"
 ZONES = ("us-east-1a", "us-east-1b")
@@ -218,6 +219,71 @@ class MotoState:
             "security_groups": security_groups,
             "node_sg_rules": node_sg_rules,
         }
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One row per NLB carrying lbprovider's cluster tag, read from moto (the demo's
+        table): service, id, address, ``PROTO:port->backend port`` listeners, ``id:port``
+        backends and the health check, sorted by service then id."""
+        elbv2 = self.client("elbv2")
+        lbs = elbv2.describe_load_balancers()["LoadBalancers"]
+        tags = self._tags([lb["LoadBalancerArn"] for lb in lbs])
+        rows: list[dict[str, Any]] = []
+        for lb in lbs:
+            arn = lb["LoadBalancerArn"]
+            if CLUSTER_TAG not in tags.get(arn, {}):
+                continue
+            listeners = elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"]
+            forwards = {
+                str(item["ListenerArn"]): str(action["TargetGroupArn"])
+                for item in listeners
+                for action in item.get("DefaultActions", [])
+                if action.get("TargetGroupArn")
+            }
+            groups: dict[str, dict[str, Any]] = {}
+            if forwards:
+                found = elbv2.describe_target_groups(TargetGroupArns=sorted(set(forwards.values())))
+                groups = {str(tg["TargetGroupArn"]): tg for tg in found["TargetGroups"]}
+            targets = {
+                group_arn: sorted(
+                    (str(item["Target"]["Id"]), int(item["Target"]["Port"]))
+                    for item in elbv2.describe_target_health(TargetGroupArn=group_arn)[
+                        "TargetHealthDescriptions"
+                    ]
+                )
+                for group_arn in groups
+            }
+            shown: list[str] = []
+            for item in sorted(listeners, key=lambda entry: (entry["Port"], entry["Protocol"])):
+                group_arn = forwards.get(str(item["ListenerArn"]))
+                ports = sorted({port for _, port in targets.get(group_arn or "", [])})
+                if not ports and group_arn in groups:
+                    ports = [int(groups[group_arn]["Port"])]
+                backend = ",".join(str(port) for port in ports) or "?"
+                shown.append(f"{item['Protocol']}:{item['Port']}->{backend}")
+            rows.append(
+                {
+                    "service": tags[arn].get(SERVICE_NAME_TAG, ""),
+                    "lb_id": arn,
+                    "address": str(lb.get("DNSName", "")),
+                    "listeners": shown,
+                    "backends": sorted(
+                        {f"{target}:{port}" for found in targets.values() for target, port in found}
+                    ),
+                    "health_check": ", ".join(
+                        sorted({_health_check(group) for group in groups.values()})
+                    ),
+                }
+            )
+        return sorted(rows, key=lambda row: (row["service"], row["lb_id"]))
+
+
+def _health_check(group: dict[str, Any]) -> str:
+    """``HTTP:10256/healthz`` or ``TCP:traffic-port``."""
+    protocol = str(group.get("HealthCheckProtocol", ""))
+    text = f"{protocol}:{group.get('HealthCheckPort', '')}"
+    if protocol.startswith("HTTP"):
+        text += str(group.get("HealthCheckPath") or "")
+    return text
 
 
 def resources(snapshot: dict[str, Any]) -> dict[str, int]:

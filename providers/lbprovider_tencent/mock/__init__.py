@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lbprovider.cloud.sandbox import SandboxInstance
+from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_NAME_TAG
 from lbprovider.mockkit import MockAdmin, MockClock, MockServer
 from lbprovider_tencent.mock.models import ClbBackend
 from lbprovider_tencent.mock.responses import ClbFrontend
@@ -58,6 +59,9 @@ class TencentMockCloud:
 
     def provider_settings(self) -> dict[str, Any]:
         return {
+            # A local mock documents no limit: keep the client-side one out of the way.
+            "rate_limit_qps": 1000.0,
+            "rate_limit_burst": 1000,
             "region": self.backend.region,
             "endpoint": self.address,
             "scheme": "http",
@@ -71,9 +75,56 @@ class TencentMockCloud:
     def resources(self) -> dict[str, int]:
         return self.backend.resources()
 
+    def describe(self) -> list[dict[str, Any]]:
+        """Every CLB carrying an lbprovider cluster tag, read from the mock's own state
+        (the demo's table), sorted by Service and id."""
+        found = [
+            _describe(lb)
+            for lb in self.backend.snapshot()["load_balancers"]
+            if CLUSTER_TAG in lb["tags"]
+        ]
+        return sorted(found, key=lambda row: (row["service"], row["lb_id"]))
+
     def stop(self) -> None:
         self.server.stop()
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _describe(lb: dict[str, Any]) -> dict[str, Any]:
+    """One CLB of ``ClbBackend.snapshot()`` as a row: listeners ``TCP:80->30080``,
+    backends ``ins-...:30080`` or ``10.0.1.5:8080``, the listeners' health checks."""
+    listeners: list[str] = []
+    backends: set[str] = set()
+    checks: set[str] = set()
+    for listener in sorted(lb["listeners"], key=lambda item: (item["port"], item["protocol"])):
+        front = f"{listener['protocol']}:{listener['port']}"
+        ports = sorted({target["port"] for target in listener["targets"]})
+        listeners.append(f"{front}->{','.join(map(str, ports))}" if ports else front)
+        backends.update(
+            f"{target['instance_id'] or target['eni_ip']}:{target['port']}"
+            for target in listener["targets"]
+        )
+        checks.add(_check_text(listener["protocol"], listener["health_check"]))
+    return {
+        "service": lb["tags"].get(SERVICE_NAME_TAG, ""),
+        "lb_id": lb["id"],
+        "address": lb["vips"][0] if lb["vips"] else "",
+        "listeners": listeners,
+        "backends": sorted(backends),
+        "health_check": ", ".join(sorted(checks)),
+    }
+
+
+def _check_text(protocol: str, check: dict[str, Any]) -> str:
+    """``HTTP:10256/healthz``, ``TCP:traffic-port`` (no ``CheckPort``: the backend port)
+    or ``off``."""
+    if check.get("HealthSwitch", 1) == 0:
+        return "off"
+    kind = str(check.get("CheckType") or protocol)
+    where = str(check.get("CheckPort") or "traffic-port")
+    if kind == "HTTP":
+        return f"HTTP:{where}{check.get('HttpCheckPath') or '/'}"
+    return f"{kind}:{where}"
 
 
 def serve(backend: ClbBackend, *, host: str = "127.0.0.1", port: int = 0) -> TencentMockCloud:

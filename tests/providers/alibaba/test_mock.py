@@ -538,6 +538,8 @@ def test_start_seeds_instances_and_settings_and_stops_idempotently() -> None:
             "vpc_id",
             "vswitch_id",
             "credentials_file",
+            "rate_limit_qps",
+            "rate_limit_burst",
         }
         assert settings["ecs_endpoint"] == settings["endpoint"]
         # Pod ENIs for the sandbox: 10.0.1.200-210, split over the instances, in use.

@@ -8,18 +8,21 @@ import pytest
 
 from lbprovider.cloud import (
     BackendMode,
+    ChangeAction,
     DesiredLoadBalancer,
     EndpointTarget,
     HealthCheck,
     InvalidService,
     Listener,
     NodeTarget,
+    OwnedLoadBalancer,
+    PlannedChange,
     PortStatus,
     Protocol,
     ServiceRef,
     SessionAffinity,
 )
-from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_UID_TAG
+from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_NAME_TAG, SERVICE_UID_TAG
 from lbprovider_alibaba import model
 from lbprovider_alibaba.model import (
     RemoteGroup,
@@ -307,3 +310,219 @@ def test_status_has_the_vip_and_the_ports() -> None:
     )
     assert [(p.port, p.protocol) for p in ingress.ports] == [(80, Protocol.TCP), (53, Protocol.UDP)]
     assert model.status(RemoteLoadBalancer(lb_id="lb-2"), ports).ingress == ()
+
+
+# -- the changes ensure applies and plan reports ------------------------------------------
+
+
+def _layout(
+    wants: tuple[WantedListener, ...],
+    listeners: list[RemoteListener],
+    groups: list[RemoteGroup],
+) -> model.ListenerPlan:
+    return model.plan_listeners("lb-1", wants, listeners, groups, shared=False)
+
+
+def test_an_in_sync_load_balancer_needs_no_change_and_shows_none() -> None:
+    (want,) = wanted(tcp(80, 30080))
+    groups = [RemoteGroup(group_id="rsp-1", name=want.group_name)]
+    layout = _layout((want,), [live(want, "rsp-1")], groups)
+    changes = model.sync_changes(layout, groups, {"rsp-1": want.backends}, {})
+    assert changes == ()
+    assert model.planned(changes) == ()
+
+
+def test_a_new_port_creates_its_group_then_its_listener_on_that_group() -> None:
+    (want,) = wanted(tcp(443, 30443))
+    changes = model.sync_changes(_layout((want,), [], []), [], {}, {})
+    group, listener = changes
+    assert group == model.CreateGroup(
+        listener=("TCP", 443),
+        name=want.group_name,
+        backends=(("i-aaa", 30443, "ecs", ""), ("i-bbb", 30443, "ecs", "")),
+    )
+    assert isinstance(listener, model.CreateListener)
+    # The group's id is known only once it is made: the change names it by name.
+    assert listener.group == model.GroupRef(name=want.group_name)
+    assert "VServerGroupId" not in listener.params
+    assert [(c.action, c.kind, c.name) for c in model.planned(changes)] == [
+        (ChangeAction.CREATE, "vserver group", "TCP:443"),
+        (ChangeAction.CREATE, "backends", "TCP:443"),
+        (ChangeAction.CREATE, "listener", "TCP:443"),
+    ]
+    assert model.planned(changes)[1].after == "i-aaa:30443, i-bbb:30443"
+
+
+def test_backends_are_removed_then_added_and_the_listener_left_alone() -> None:
+    (want,) = wanted(tcp(80, 30080))
+    groups = [RemoteGroup(group_id="rsp-1", name=want.group_name)]
+    held = {"rsp-1": frozenset({("i-aaa", 30080, "ecs", ""), ("i-old", 30080, "ecs", "")})}
+    changes = model.sync_changes(_layout((want,), [live(want, "rsp-1")], groups), groups, held, {})
+    assert changes == (
+        model.RemoveBackends(
+            listener=("TCP", 80), group_id="rsp-1", backends=(("i-old", 30080, "ecs", ""),)
+        ),
+        model.AddBackends(
+            listener=("TCP", 80), group_id="rsp-1", backends=(("i-bbb", 30080, "ecs", ""),)
+        ),
+    )
+    assert model.planned(changes) == (
+        PlannedChange(
+            action=ChangeAction.DELETE, kind="backends", name="TCP:80", before="i-old:30080"
+        ),
+        PlannedChange(
+            action=ChangeAction.CREATE, kind="backends", name="TCP:80", after="i-bbb:30080"
+        ),
+    )
+
+
+def test_stale_listeners_go_first_and_their_groups_last() -> None:
+    (want,) = wanted(tcp(80, 30080))
+    groups = [
+        RemoteGroup(group_id="rsp-1", name=want.group_name),
+        RemoteGroup(group_id="rsp-old", name="lbp/uid-1/UDP-53"),
+    ]
+    listeners = [
+        live(want, "rsp-1"),
+        RemoteListener(protocol="UDP", port=53, group_id="rsp-old", status="running", attrs={}),
+    ]
+    changes = model.sync_changes(
+        _layout((want,), listeners, groups), groups, {"rsp-1": want.backends}, {}
+    )
+    assert changes == (
+        model.DeleteListener(listener=("UDP", 53)),
+        model.DeleteGroup(group_id="rsp-old", name="lbp/uid-1/UDP-53"),
+    )
+    assert [(c.action, c.kind, c.name, c.before) for c in model.planned(changes)] == [
+        (ChangeAction.DELETE, "listener", "UDP:53", "UDP:53"),
+        (ChangeAction.DELETE, "vserver group", "UDP:53", "rsp-old"),
+    ]
+
+
+def test_a_listener_update_shows_each_thing_that_differs() -> None:
+    (want,) = wanted(tcp(80, 30080), health_check=HealthCheck(port=32100))
+    groups = [RemoteGroup(group_id="rsp-1", name=want.group_name)]
+    drifted = live(
+        want,
+        "rsp-other",
+        HealthCheckType="tcp",
+        HealthCheckURI="",
+        HealthCheckConnectPort=-520,
+        PersistenceTimeout=60,
+    )
+    changes = model.sync_changes(
+        _layout((want,), [drifted], groups), groups, {"rsp-1": want.backends}, {}
+    )
+    (change,) = changes
+    assert isinstance(change, model.SetListener)
+    assert change.params["VServerGroupId"] == "rsp-1"
+    assert model.planned(changes) == (
+        PlannedChange(
+            action=ChangeAction.UPDATE,
+            kind="listener",
+            name="TCP:80",
+            before="vserver group rsp-other",
+            after="vserver group rsp-1",
+        ),
+        PlannedChange(
+            action=ChangeAction.UPDATE,
+            kind="health check",
+            name="TCP:80",
+            before="TCP:traffic-port",
+            after="HTTP:32100/healthz",
+        ),
+        PlannedChange(
+            action=ChangeAction.UPDATE,
+            kind="attribute",
+            name="TCP:80",
+            before="PersistenceTimeout=60",
+            after="PersistenceTimeout=0",
+        ),
+    )
+
+
+def test_a_listener_moves_to_a_group_made_in_the_same_sync() -> None:
+    (want,) = wanted(tcp(80, 30080))
+    # The listener uses a group that is not named as ours: ours is created, the listener moved.
+    changes = model.sync_changes(_layout((want,), [live(want, "rsp-x")], []), [], {}, {})
+    create, move = changes
+    assert isinstance(create, model.CreateGroup)
+    assert isinstance(move, model.SetListener)
+    assert move.group == model.GroupRef(name=want.group_name)
+    assert "VServerGroupId" not in move.params
+    assert move.shown()[0].after == f"vserver group {want.group_name} (new)"
+
+
+def test_every_change_shows_at_least_one_line() -> None:
+    (want,) = wanted(tcp(80, 30080))
+    every: tuple[model.Change, ...] = (
+        model.DeleteListener(listener=("TCP", 81)),
+        model.CreateGroup(listener=("TCP", 80), name=want.group_name, backends=()),
+        model.RemoveBackends(listener=("TCP", 80), group_id="rsp-1", backends=()),
+        model.AddBackends(listener=("TCP", 80), group_id="rsp-1", backends=()),
+        model.CreateListener(
+            listener=("TCP", 80), group=model.GroupRef(name="g"), params={}, summary="TCP:80"
+        ),
+        model.StartListener(listener=("TCP", 80), status="stopped"),
+        model.DeleteGroup(group_id="rsp-1", name="theirs"),
+    )
+    for change in every:
+        assert change.shown(), change
+    # SetListener's lines are computed with the update: a drifted listener always has some.
+    drifted = live(want, "rsp-1", Bandwidth=10)
+    (update,) = model.sync_changes(
+        _layout((want,), [drifted], [RemoteGroup(group_id="rsp-1", name=want.group_name)]),
+        [RemoteGroup(group_id="rsp-1", name=want.group_name)],
+        {"rsp-1": want.backends},
+        {},
+    )
+    assert isinstance(update, model.SetListener) and update.shown()
+
+
+def test_plan_of_a_new_load_balancer_names_it_first() -> None:
+    spec, _ = model.new_load_balancer(
+        desired(tcp(80, 30080)), INTRANET, cluster="c1", vpc_id="vpc-1", delete_protection=False
+    )
+    (want,) = wanted(tcp(80, 30080))
+    changes = model.sync_changes(_layout((want,), [], []), [], {}, {})
+    first, *rest = model.planned(changes, create=spec)
+    assert first == PlannedChange(
+        action=ChangeAction.CREATE,
+        kind="load balancer",
+        name="k8s-c1-default-web",
+        after="intranet slb.s1.small",
+    )
+    assert tuple(rest) == model.planned(changes)
+
+
+def test_texts_for_health_checks_and_backends() -> None:
+    assert model.health_check_text("TCP", {"HealthCheckType": "tcp"}) == "TCP:traffic-port"
+    assert (
+        model.health_check_text(
+            "TCP",
+            {"HealthCheckType": "http", "HealthCheckURI": "/healthz", "HealthCheckConnectPort": 1},
+        )
+        == "HTTP:1/healthz"
+    )
+    assert model.health_check_text("UDP", {"HealthCheckConnectPort": -520}) == "UDP:traffic-port"
+    assert model.health_check_text("TCP", {"HealthCheck": "off"}) == "off"
+    pods = [("eni-1", 8080, "eni", f"10.0.1.{n}") for n in range(7)]
+    assert model.backends_text(pods) == (
+        "10.0.1.0:8080, 10.0.1.1:8080, 10.0.1.2:8080, 10.0.1.3:8080, 10.0.1.4:8080 and 2 more"
+    )
+
+
+def test_owned_load_balancers_need_the_cluster_and_a_service_uid() -> None:
+    mine = RemoteLoadBalancer(
+        lb_id="lb-b",
+        tags={CLUSTER_TAG: "c1", SERVICE_UID_TAG: "uid-1", SERVICE_NAME_TAG: "default/web"},
+    )
+    found = [
+        mine,
+        RemoteLoadBalancer(lb_id="lb-c", tags={CLUSTER_TAG: "c2", SERVICE_UID_TAG: "uid-2"}),
+        RemoteLoadBalancer(lb_id="lb-d", tags={CLUSTER_TAG: "c1"}),
+        RemoteLoadBalancer(lb_id="lb-e"),  # a reused one: never tagged by us
+    ]
+    assert model.owned_load_balancers(found, cluster="c1") == (
+        OwnedLoadBalancer(lb_id="lb-b", service_uid="uid-1", service_key="default/web"),
+    )

@@ -7,6 +7,7 @@ error shapes.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,16 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
-from lbprovider.cloud import DesiredLoadBalancer, Listener, NodeTarget, Protocol, ServiceRef
+from lbprovider.cloud import (
+    BackendMode,
+    DesiredLoadBalancer,
+    EndpointTarget,
+    HealthCheck,
+    Listener,
+    NodeTarget,
+    Protocol,
+    ServiceRef,
+)
 from lbprovider.cloud.registry import MOCK_CLOUD_GROUP, load
 from lbprovider.cloud.sandbox import MockCloud
 from lbprovider.mockkit import MockAdmin
@@ -202,3 +212,67 @@ def test_shared_admin_routes_show_state_and_counters(
     assert admin.counters().total == 0
     assert admin.request("GET", "faults") == {"faults": []}
     provider.delete(ref)
+
+
+def test_describe_lists_each_nlb_for_the_demo_table(
+    cloud: AwsMockCloud, settings: dict[str, Any]
+) -> None:
+    provider = create(settings, cluster_name="demo")
+    nodes = tuple(
+        NodeTarget(name=i.node_name, provider_id=i.provider_id, address=i.internal_ip)
+        for i in cloud.instances
+    )
+    local = ServiceRef(cluster="demo", namespace="shop", name="web", uid="u-web")
+    pods = ServiceRef(cluster="demo", namespace="shop", name="api", uid="u-api")
+    web = provider.ensure(
+        DesiredLoadBalancer(
+            ref=local,
+            listeners=(
+                Listener(name="dns", port=53, protocol=Protocol.TCP, node_port=30053),
+                Listener(name="dns-udp", port=53, protocol=Protocol.UDP, node_port=30053),
+                Listener(name="http", port=80, protocol=Protocol.TCP, node_port=30080),
+            ),
+            nodes=nodes,
+            health_check=HealthCheck(port=32100),
+        )
+    )
+    endpoints = (
+        EndpointTarget(ip="10.0.1.10", port=8080),
+        EndpointTarget(ip="10.0.2.11", port=8080),
+    )
+    api = provider.ensure(
+        DesiredLoadBalancer(
+            ref=pods,
+            listeners=(Listener(name="http", port=80, protocol=Protocol.TCP, endpoints=endpoints),),
+            backend_mode=BackendMode.POD_IP,
+        )
+    )
+    # An NLB lbprovider did not make is not a row.
+    cloud.client("elbv2").create_load_balancer(
+        Name="hand-made", Type="network", Subnets=list(cloud.subnets)
+    )
+
+    rows = cloud.describe()
+
+    instances = sorted(i.provider_id.rsplit("/", 1)[1] for i in cloud.instances)
+    assert rows == [
+        {
+            "service": "shop/api",
+            "lb_id": api.lb_id,
+            "address": api.ingress[0].hostname,
+            "listeners": ["TCP:80->8080"],
+            "backends": ["10.0.1.10:8080", "10.0.2.11:8080"],
+            "health_check": "TCP:traffic-port",
+        },
+        {
+            "service": "shop/web",
+            "lb_id": web.lb_id,
+            "address": web.ingress[0].hostname,
+            "listeners": ["TCP_UDP:53->30053", "TCP:80->30080"],
+            "backends": sorted(f"{iid}:{port}" for iid in instances for port in (30053, 30080)),
+            "health_check": "HTTP:32100/healthz",
+        },
+    ]
+    assert json.loads(json.dumps(rows)) == rows
+    provider.delete(local)
+    provider.delete(pods)

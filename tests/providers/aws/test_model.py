@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from lbprovider.cloud import (
     BackendMode,
+    ChangeAction,
     DesiredLoadBalancer,
     EndpointTarget,
     HealthCheck,
@@ -190,3 +192,244 @@ def test_cidr_rules_round_trip_through_permissions() -> None:
     assert revoke == []
     permissions = model.cidr_permissions(authorize)
     assert model.cidr_rules_of({"IpPermissions": permissions}) == rules
+
+
+# -- the shared diff (what ensure applies and plan reports) ------------------------------
+
+MARK = naming.marker(REF)
+
+
+def in_sync(built: model.NlbSpec, **overrides: Any) -> model.Remote:
+    """What the cloud looks like right after ``built`` was applied, in AWS's reply shapes."""
+    groups = {
+        group.name: {
+            "TargetGroupArn": f"arn:tg/{group.name}",
+            "TargetGroupName": group.name,
+            "Protocol": group.protocol,
+            "Port": group.port,
+            "TargetType": group.target_type,
+            "HealthCheckProtocol": group.health.protocol,
+            "HealthCheckPort": group.health.port,
+            "HealthCheckPath": group.health.path,
+        }
+        for group in built.target_groups
+    }
+    values: dict[str, Any] = {
+        "lb": {
+            "LoadBalancerArn": "arn:lb",
+            "Scheme": built.scheme,
+            "AvailabilityZones": [{"SubnetId": subnet} for subnet in built.subnets],
+            "SecurityGroups": ["sg-nlb"],
+        },
+        "lb_tags": {},
+        "listeners": tuple(
+            {
+                "ListenerArn": f"arn:listener/{item.port}",
+                "Port": item.port,
+                "Protocol": item.protocol,
+                "DefaultActions": [
+                    {"Type": "forward", "TargetGroupArn": f"arn:tg/{item.target_group}"}
+                ],
+            }
+            for item in built.listeners
+        ),
+        "groups": groups,
+        "attributes": {name: () for name in groups},
+        "targets": {group.name: group.targets for group in built.target_groups},
+        "security_group": {
+            "GroupId": "sg-nlb",
+            "IpPermissions": model.cidr_permissions(built.rules),
+        },
+        "instance_groups": {iid: ("sg-nodes",) for iid in built.instance_ids},
+        "node_groups": {
+            "sg-nodes": {
+                "GroupId": "sg-nodes",
+                "IpPermissions": model.backend_permissions(
+                    sorted((proto, port, port) for proto, port in built.backend_rules),
+                    source="sg-nlb",
+                    mark=MARK,
+                ),
+            }
+        },
+        "vpc_id": "vpc-1",
+    }
+    values.update(overrides)
+    return model.Remote(**values)
+
+
+NOTHING = model.Remote(
+    lb=None,
+    lb_tags={},
+    listeners=(),
+    groups={},
+    attributes={},
+    targets={},
+    security_group=None,
+    instance_groups={"i-0001": ("sg-nodes",), "i-0002": ("sg-nodes",)},
+    node_groups={},
+    vpc_id="vpc-1",
+)
+
+
+def summary(steps: tuple[model.Step, ...]) -> list[tuple[str, str, str]]:
+    return [(c.action.value, c.kind, c.name) for c in model.changes_of(steps)]
+
+
+def test_diff_of_a_matching_cloud_is_empty_in_both_modes() -> None:
+    built = spec(
+        listener(Protocol.TCP, 53, 30053),
+        listener(Protocol.UDP, 53, 30053),
+        listener(Protocol.TCP, 443, 30443),
+        health_check=HealthCheck(port=32100),
+    )
+    assert model.diff(built, in_sync(built), mark=MARK) == ()
+    assert model.diff(built, in_sync(built), mark=MARK, backends_only=True) == ()
+
+
+def test_diff_of_nothing_creates_everything_in_the_order_aws_needs() -> None:
+    built = spec(listener(Protocol.TCP, 80, 30080))
+    steps = model.diff(built, NOTHING, mark=MARK)
+    assert [type(step.op).__name__ for step in steps] == [
+        "CreateSecurityGroup",
+        "ChangeCidrRules",
+        "ChangeBackendRules",  # before targets: their health checks must pass at once
+        "CreateTargetGroup",
+        "ChangeTargets",
+        "CreateLoadBalancer",
+        "CreateListener",  # after the group and the NLB it joins
+    ]
+    assert summary(steps) == [
+        ("create", "security group", built.name),
+        ("create", "security group rule", "TCP:80"),
+        ("create", "security group rule", "sg-nodes TCP:30080"),
+        ("create", "target group", "TCP:80"),
+        ("create", "targets", "TCP:80"),
+        ("create", "load balancer", built.name),
+        ("create", "listener", "TCP:80"),
+    ]
+    targets = model.changes_of(steps)[4]
+    assert targets.after == "i-0001:30080, i-0002:30080"
+    # Nothing new is changed in place before it exists: no update, no delete.
+    assert all(c.action is ChangeAction.CREATE for c in model.changes_of(steps))
+
+
+def test_diff_names_each_drifted_object_once() -> None:
+    built = spec(listener(Protocol.TCP, 80, 30080), listener(Protocol.TCP, 443, 30443))
+    synced = in_sync(built)
+    (web, tls) = built.target_groups
+    drifted = in_sync(
+        built,
+        listeners=synced.listeners[:1],  # the 443 listener is gone
+        targets={
+            web.name: frozenset({("i-0001", 30080), ("i-0009", 30080)}),
+            tls.name: tls.targets,
+        },
+        groups={
+            **synced.groups,
+            tls.name: {**synced.groups[tls.name], "HealthCheckPort": "8080"},
+        },
+    )
+    steps = model.diff(built, drifted, mark=MARK)
+    assert [
+        (c.action.value, c.kind, c.name, c.before, c.after) for c in model.changes_of(steps)
+    ] == [
+        ("create", "targets", "TCP:80", "", "i-0002:30080"),
+        ("delete", "targets", "TCP:80", "i-0009:30080", ""),
+        ("update", "health check", "TCP:443", "TCP:8080", "TCP:traffic-port"),
+        ("create", "listener", "TCP:443", "", f"forward to {tls.name}"),
+    ]
+    only_backends = model.diff(built, drifted, mark=MARK, backends_only=True)
+    assert summary(only_backends) == [
+        ("create", "targets", "TCP:80"),
+        ("delete", "targets", "TCP:80"),
+    ]
+
+
+def test_diff_replaces_a_listener_whose_group_changed_and_deletes_the_old_group() -> None:
+    old = spec(listener(Protocol.TCP, 80, 30080))
+    new = spec(listener(Protocol.TCP, 80, 30080), listener(Protocol.UDP, 80, 30080))
+    steps = model.diff(new, in_sync(old), mark=MARK)
+    (before,) = old.target_groups
+    (after,) = new.target_groups
+    assert [
+        (c.action.value, c.kind, c.name)
+        for c in model.changes_of(steps)
+        if c.kind not in ("security group rule", "targets")
+    ] == [
+        ("create", "target group", "TCP_UDP:80"),
+        ("delete", "listener", "TCP:80"),
+        ("create", "listener", "TCP_UDP:80"),
+        ("delete", "target group", "TCP:80"),  # last: the listener no longer uses it
+    ]
+    deleted = model.changes_of(steps)[-1]
+    assert deleted.before == f"{before.name} (TCP:30080, instance targets)"
+    assert after.name != before.name
+
+
+def test_diff_replaces_an_nlb_whose_scheme_changed_first() -> None:
+    public = spec(listener(Protocol.TCP, 80, 30080))
+    internal = spec(listener(Protocol.TCP, 80, 30080), options=Options(scheme=INTERNAL))
+    steps = model.diff(internal, in_sync(public), mark=MARK)
+    assert summary(steps) == [
+        ("delete", "load balancer", public.name),
+        ("create", "load balancer", public.name),
+        ("create", "listener", "TCP:80"),  # the old listener went with the old NLB
+    ]
+    assert isinstance(steps[0].op, model.DeleteLoadBalancer)
+
+
+def test_diff_pins_a_private_ip_in_the_subnet_that_holds_it_or_refuses() -> None:
+    internal = spec(
+        listener(Protocol.TCP, 80, 30080),
+        options=Options(scheme=INTERNAL),
+        requested_ip="10.0.2.7",
+    )
+    assert model.needs_subnet_cidrs(internal, None, {})
+    cidrs = {"subnet-1a": "10.0.1.0/24", "subnet-2b": "10.0.2.0/24"}
+    steps = model.diff(internal, replace(NOTHING, subnet_cidrs=cidrs), mark=MARK)
+    (create,) = [step.op for step in steps if isinstance(step.op, model.CreateLoadBalancer)]
+    assert create.mappings == (
+        {"SubnetId": "subnet-1a"},
+        {"SubnetId": "subnet-2b", "PrivateIPv4Address": "10.0.2.7"},
+    )
+    with pytest.raises(InvalidService, match="in none of the NLB subnets"):
+        model.diff(internal, replace(NOTHING, subnet_cidrs={"subnet-1a": "10.0.1.0/24"}), mark=MARK)
+
+
+def test_diff_keeps_long_target_lists_short_and_revokes_only_our_node_rules() -> None:
+    many = tuple(
+        NodeTarget(name=f"n{i:02}", provider_id=f"aws:///z/i-{i:04}", address="") for i in range(10)
+    )
+    built = spec(listener(Protocol.TCP, 80, 30080), nodes=many)
+    (group,) = built.target_groups
+    steps = model.diff(built, in_sync(built, targets={group.name: frozenset()}), mark=MARK)
+    (change,) = model.changes_of(steps)
+    assert change.after == "i-0000:30080, i-0001:30080, i-0002:30080, i-0003:30080 (+6 more)"
+
+    # A node group whose instances are no longer targets loses our rules, not others'.
+    others = {
+        "GroupId": "sg-old",
+        "IpPermissions": [
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 30080,
+                "ToPort": 30080,
+                "UserIdGroupPairs": [{"GroupId": "sg-nlb", "Description": description}],
+            }
+            for description in (MARK,)
+        ]
+        + [
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 9100,
+                "ToPort": 9100,
+                "UserIdGroupPairs": [{"GroupId": "sg-nlb", "Description": "metrics"}],
+            }
+        ],
+    }
+    synced = in_sync(built)
+    moved = in_sync(built, node_groups={**synced.node_groups, "sg-old": others})
+    assert [
+        (c.action.value, c.kind, c.name, c.before)
+        for c in model.changes_of(model.diff(built, moved, mark=MARK))
+    ] == [("delete", "security group rule", "sg-old TCP:30080", "from sg-nlb")]

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lbprovider.cloud import (
     BackendMode,
+    ChangeAction,
     DesiredLoadBalancer,
     EndpointTarget,
     HealthCheck,
     InvalidService,
     Listener,
     NodeTarget,
+    PlannedChange,
     PortStatus,
     Protocol,
     ServiceRef,
@@ -21,7 +26,7 @@ from lbprovider.cloud import (
 )
 from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_UID_TAG, ownership_tags
 from lbprovider_tencent import model
-from lbprovider_tencent.model import ClbSpec, RemoteClb, RemoteListener
+from lbprovider_tencent.model import ClbChanges, ClbSpec, RemoteClb, RemoteListener, RemoteState
 from lbprovider_tencent.options import (
     ANNOTATION_EXISTED_LBID,
     ANNOTATION_INTERNAL_SUBNET,
@@ -209,9 +214,9 @@ def test_listener_diff_creates_modifies_and_deletes_only_ours() -> None:
         )
     )
     diff = model.listener_diff(after, REF, "lb-1", remote)
-    assert diff.delete == ("lbl-1",)
+    assert [item.listener_id for item in diff.delete] == ["lbl-1"]
     assert [item.key for item in diff.create] == [(UDP, 100)]
-    assert [(listener_id, item.session_expire) for listener_id, item in diff.modify] == [
+    assert [(current.listener_id, item.session_expire) for current, item in diff.modify] == [
         ("lbl-0", 600)
     ]
     assert dict(diff.ids) == {(TCP, 80): "lbl-0"}
@@ -233,6 +238,284 @@ def test_target_diff_registers_and_deregisters_the_difference_in_order() -> None
     diff = model.target_diff(wanted, have)
     assert diff.register == (("CVM", "ins-c", 1),)
     assert diff.deregister == (("CVM", "ins-a", 1),)
+
+
+# ---- the one diff: ensure applies it, plan reports it --------------------------------
+
+CREATE, UPDATE, DELETE = ChangeAction.CREATE, ChangeAction.UPDATE, ChangeAction.DELETE
+LB = RemoteClb(lb_id="lb-1", lb_type="OPEN", status=model.LB_NORMAL, vips=("1.2.3.4",))
+TWO_PORTS = _desired((80, TCP, 30080), (443, TCP, 30443))
+
+
+def _applied(spec: ClbSpec) -> RemoteState:
+    """What ensure leaves behind for ``spec``: every listener with its exact targets."""
+    listeners = _remote(spec)
+    return RemoteState(
+        lb=LB,
+        listeners=tuple(listeners),
+        targets={
+            remote.listener_id: item.targets
+            for remote, item in zip(listeners, spec.listeners, strict=True)
+        },
+    )
+
+
+def test_a_missing_clb_plans_the_clb_then_its_listeners_then_their_targets() -> None:
+    spec = _spec(_desired((80, TCP, 30080)))
+    todo = model.changes(spec, REF, RemoteState(lb=None))
+    assert todo.create_lb is spec
+    assert todo.planned() == (
+        PlannedChange(action=CREATE, kind="load balancer", name="k8s-default-web", after="OPEN"),
+        PlannedChange(
+            action=CREATE, kind="listener", name="TCP:80", after="check TCP:traffic-port"
+        ),
+        PlannedChange(action=CREATE, kind="targets", name="TCP:80", after="ins-aaaa1111:30080"),
+        PlannedChange(action=CREATE, kind="targets", name="TCP:80", after="ins-bbbb2222:30080"),
+    )
+    internal = _spec(
+        _desired((80, TCP, 30080), requested_ip="10.0.1.7"), Options(internal_subnet="subnet-1")
+    )
+    (created, *_) = model.changes(internal, REF, RemoteState(lb=None)).planned()
+    assert created.after == "INTERNAL in subnet-1 VIP 10.0.1.7"
+
+
+def test_a_clb_that_matches_plans_nothing() -> None:
+    spec = _spec(
+        _desired(
+            (80, TCP, 30080),
+            (80, UDP, 30080),
+            health_check=HealthCheck(port=32000),
+            session_affinity=SessionAffinity(timeout_seconds=600),
+        )
+    )
+    todo = model.changes(spec, REF, _applied(spec))
+    assert todo.empty
+    assert todo.planned() == ()
+
+
+def _drop_listener(state: RemoteState) -> RemoteState:
+    return replace(state, listeners=state.listeners[:1])
+
+
+def _drop_target(state: RemoteState) -> RemoteState:
+    first = state.listeners[0].listener_id
+    kept = state.targets[first] - {("CVM", "ins-bbbb2222", 30080)}
+    return replace(state, targets={**state.targets, first: kept})
+
+
+def _extra_target(state: RemoteState) -> RemoteState:
+    first = state.listeners[0].listener_id
+    extra = state.targets[first] | {("ENI", "10.0.0.9", 8080)}
+    return replace(state, targets={**state.targets, first: extra})
+
+
+def _edit_first(state: RemoteState, **fields: Any) -> RemoteState:
+    first = replace(state.listeners[0], **fields)
+    return replace(state, listeners=(first, *state.listeners[1:]))
+
+
+def _stale_and_foreign_listeners(state: RemoteState) -> RemoteState:
+    stale = RemoteListener(listener_id="lbl-9", name="lbp-uid-1-tcp-90", port=90, protocol="TCP")
+    users = RemoteListener(listener_id="lbl-user", name="ssh", port=22, protocol="TCP")
+    return replace(state, listeners=(*state.listeners, stale, users))
+
+
+@pytest.mark.parametrize(
+    ("drift", "expected"),
+    [
+        pytest.param(
+            _drop_listener,
+            [
+                (CREATE, "listener", "TCP:443", "", "check TCP:traffic-port"),
+                (CREATE, "targets", "TCP:443", "", "ins-aaaa1111:30443"),
+                (CREATE, "targets", "TCP:443", "", "ins-bbbb2222:30443"),
+            ],
+            id="listener-removed",
+        ),
+        pytest.param(
+            _drop_target,
+            [(CREATE, "targets", "TCP:80", "", "ins-bbbb2222:30080")],
+            id="target-removed",
+        ),
+        pytest.param(
+            _extra_target,
+            [(DELETE, "targets", "TCP:80", "10.0.0.9:8080", "")],
+            id="target-added",
+        ),
+        pytest.param(
+            lambda state: _edit_first(
+                state,
+                health_check={
+                    "HealthSwitch": 1,
+                    "CheckType": "HTTP",
+                    "CheckPort": 8080,
+                    "HttpCheckPath": "/x",
+                },
+            ),
+            [(UPDATE, "health check", "TCP:80", "HTTP:8080/x", "TCP:traffic-port")],
+            id="health-check-changed",
+        ),
+        pytest.param(
+            lambda state: _edit_first(state, health_check={"HealthSwitch": 0, "CheckType": "TCP"}),
+            [(UPDATE, "health check", "TCP:80", "off", "TCP:traffic-port")],
+            id="health-check-off",
+        ),
+        pytest.param(
+            lambda state: _edit_first(state, session_expire=600),
+            [(UPDATE, "attribute", "TCP:80", "SessionExpireTime=600", "SessionExpireTime=0")],
+            id="session-persistence-on",
+        ),
+        pytest.param(
+            _stale_and_foreign_listeners,
+            [(DELETE, "listener", "TCP:90", "lbl-9", "")],
+            id="stale-listener-ours-only",
+        ),
+    ],
+)
+def test_drift_plans_exactly_the_change_that_repairs_it(
+    drift: Any, expected: list[tuple[ChangeAction, str, str, str, str]]
+) -> None:
+    spec = _spec(TWO_PORTS)
+    todo = model.changes(spec, REF, drift(_applied(spec)))
+    assert [(c.action, c.kind, c.name, c.before, c.after) for c in todo.planned()] == expected
+
+
+def test_one_modify_reads_as_a_health_check_and_an_attribute_change() -> None:
+    spec = _spec(TWO_PORTS)
+    drifted = _edit_first(_applied(spec), session_expire=30, health_check={"HealthSwitch": 0})
+    todo = model.changes(spec, REF, drifted)
+    assert len(todo.listeners.modify) == 1  # one ModifyListener call...
+    assert [c.kind for c in todo.planned()] == ["health check", "attribute"]  # ...two changes
+
+
+def test_a_service_with_its_own_clb_cannot_switch_to_reuse() -> None:
+    spec = _spec(TWO_PORTS, Options(reuse_lb_id="lb-users"))
+    with pytest.raises(InvalidService, match="own CLB lb-mine"):
+        model.changes(spec, REF, replace(_applied(spec), conflict="lb-mine"))
+
+
+def test_target_changes_of_a_new_listener_register_every_target() -> None:
+    spec = _spec(TWO_PORTS)
+    state = _applied(spec)
+    ids = model.listener_ids(spec, REF, state.listeners[:1])
+    assert ids == {(TCP, 80): "lbl-0"}
+    found = model.target_changes(spec, ids, {"lbl-0": frozenset()})
+    assert [(item.key, diff.register) for item, diff in found] == [
+        ((TCP, 80), (("CVM", "ins-aaaa1111", 30080), ("CVM", "ins-bbbb2222", 30080))),
+        ((TCP, 443), (("CVM", "ins-aaaa1111", 30443), ("CVM", "ins-bbbb2222", 30443))),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "check", "text"),
+    [
+        ("TCP", {"HealthSwitch": 1, "CheckType": "TCP"}, "TCP:traffic-port"),
+        ("UDP", {"HealthSwitch": 1}, "UDP:traffic-port"),
+        ("TCP", {"CheckType": "HTTP", "CheckPort": 10256, "HttpCheckPath": "/healthz"}, None),
+        ("TCP", {"HealthSwitch": 0, "CheckType": "HTTP"}, "off"),
+        ("TCP", {"CheckType": "TCP", "CheckPort": 31000}, "TCP:31000"),
+    ],
+)
+def test_health_checks_read_as_the_demo_prints_them(
+    protocol: str, check: dict[str, Any], text: str | None
+) -> None:
+    assert model.health_check_text(protocol, check) == (text or "HTTP:10256/healthz")
+
+
+INSTANCES = ("ins-aaaa1111", "ins-bbbb2222", "ins-cccc3333")
+PORTS = ((53, UDP, 30053), (80, TCP, 30080), (80, UDP, 30081), (443, TCP, 30443))
+CHECKS = (
+    {"HealthSwitch": 1, "CheckType": "TCP"},
+    {"HealthSwitch": 1},
+    {"HealthSwitch": 0, "CheckType": "TCP"},
+    {"HealthSwitch": 1, "CheckType": "HTTP", "CheckPort": 32000, "HttpCheckPath": "/healthz"},
+)
+
+
+@st.composite
+def _drifted(draw: st.DrawFn) -> tuple[ClbSpec, RemoteState]:
+    """A wanted CLB and an arbitrary state of ours (old ports, edited checks, any targets)."""
+    wanted = draw(st.lists(st.sampled_from(PORTS), min_size=1, unique=True))
+    local = draw(st.booleans())
+    spec = _spec(
+        _desired(
+            *sorted(wanted),
+            health_check=HealthCheck(port=32000) if local else None,
+            session_affinity=draw(st.sampled_from([None, SessionAffinity(timeout_seconds=60)])),
+        )
+    )
+    listeners: list[RemoteListener] = []
+    targets: dict[str, frozenset[model.TargetKey]] = {}
+    for index, (port, proto, node_port) in enumerate(
+        draw(st.lists(st.sampled_from(PORTS), unique=True))
+    ):
+        listener_id = f"lbl-{index}"
+        listeners.append(
+            RemoteListener(
+                listener_id=listener_id,
+                name=f"lbp-uid-1-{proto.value.lower()}-{port}",
+                port=port,
+                protocol=proto.value,
+                session_expire=draw(st.sampled_from([0, 60, 600])),
+                health_check=draw(st.sampled_from(CHECKS)),
+            )
+        )
+        chosen = draw(st.sets(st.sampled_from(INSTANCES)))
+        targets[listener_id] = frozenset(("CVM", iid, node_port) for iid in chosen)
+    return spec, RemoteState(lb=LB, listeners=tuple(listeners), targets=targets)
+
+
+def _apply(state: RemoteState, todo: ClbChanges) -> RemoteState:
+    """The cloud after ensure's writes for ``todo`` (what each CLB call does)."""
+    listeners = {item.listener_id: item for item in state.listeners}
+    targets = {key: set(value) for key, value in state.targets.items()}
+    for gone in todo.listeners.delete:
+        del listeners[gone.listener_id]
+    ids = dict(todo.listeners.ids)
+    for new in todo.listeners.create:
+        ids[new.key] = listener_id = f"new-{new.name}"
+        listeners[listener_id] = RemoteListener(
+            listener_id=listener_id,
+            name=new.name,
+            port=new.port,
+            protocol=new.protocol.value,
+            session_expire=new.session_expire,
+            health_check=dict(new.health_check),
+        )
+    for current, wanted in todo.listeners.modify:
+        listeners[current.listener_id] = replace(
+            current,
+            session_expire=wanted.session_expire,
+            health_check={**current.health_check, **wanted.health_check},
+        )
+    for listener, diff in todo.targets:
+        have = targets.setdefault(ids[listener.key], set())
+        assert not have & set(diff.register), "CLB refuses to register a target twice"
+        have |= set(diff.register)
+        have -= set(diff.deregister)
+    return RemoteState(
+        lb=state.lb,
+        listeners=tuple(listeners.values()),
+        targets={key: frozenset(value) for key, value in targets.items()},
+    )
+
+
+@settings(derandomize=True, max_examples=200, deadline=None, database=None)
+@given(_drifted())
+def test_applying_the_plan_once_leaves_nothing_to_plan(case: tuple[ClbSpec, RemoteState]) -> None:
+    spec, state = case
+    todo = model.changes(spec, REF, state)
+    assert (todo.planned() == ()) == todo.empty
+    after = _apply(state, todo)
+    assert model.changes(spec, REF, after).planned() == ()
+    # And the cloud is what the spec says, judged without the diff's own comparisons.
+    ours = {item.name: item for item in after.listeners}
+    assert set(ours) == {item.name for item in spec.listeners}
+    for wanted in spec.listeners:
+        have = ours[wanted.name]
+        assert have.session_expire == wanted.session_expire
+        assert dict(have.health_check) | dict(wanted.health_check) == dict(have.health_check)
+        assert after.targets[have.listener_id] == wanted.targets
 
 
 # ---- rules about what was read ---------------------------------------------------------
