@@ -9,6 +9,7 @@ once, so ``lbprovider run --config F --check`` gives an operator the whole list.
     resync_seconds: 36000              # re-ensure every Service this often (0: never)
     health_address: "0.0.0.0:8080"     # /healthz, /readyz and /metrics ("" disables)
     leader_election: {enabled: true, namespace: kube-system, name: lbprovider}
+    sweep: {interval_seconds: 3600, delete: false}   # the orphan sweep while leading (0: off)
     classes:
       - name: lbprovider.io/aws-nlb    # a spec.loadBalancerClass value
         provider: aws                  # a registered provider
@@ -43,6 +44,7 @@ _TOP_LEVEL = {
     "health_address",
     "leader_election",
     "classes",
+    "sweep",
 }
 # A full re-ensure reads every load balancer from the cloud, so it is rare by
 # default (the AWS Load Balancer Controller's sync period is 10 hours too).
@@ -51,6 +53,10 @@ DEFAULT_RESYNC_SECONDS = 36000
 DEFAULT_HEALTH_ADDRESS = "0.0.0.0:8080"
 _LEADER_KEYS = {"enabled", "namespace", "name", "lease_duration", "renew_deadline", "retry_period"}
 _CLASS_KEYS = {"name", "provider", "settings"}
+# The orphan sweep lists every owned load balancer of every class (a handful of reads per
+# class), so hourly costs little and still reports a leak the same hour.
+DEFAULT_SWEEP_INTERVAL_SECONDS = 3600
+_SWEEP_KEYS = {"interval_seconds", "delete"}
 
 
 class ConfigError(ValueError):
@@ -71,6 +77,16 @@ class ClassConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SweepSettings:
+    """The periodic orphan sweep the leader runs (``lbprovider sweep`` on a timer)."""
+
+    interval_seconds: int = DEFAULT_SWEEP_INTERVAL_SECONDS
+    """Seconds between sweeps; 0 turns the periodic sweep off."""
+    delete: bool = False
+    """Dangerous: delete the orphans found instead of only reporting them."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole configuration."""
 
@@ -81,6 +97,7 @@ class Config:
     resync_seconds: int = DEFAULT_RESYNC_SECONDS
     health_address: str = DEFAULT_HEALTH_ADDRESS
     leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
+    sweep: SweepSettings = field(default_factory=SweepSettings)
 
 
 def _int(
@@ -146,6 +163,7 @@ def parse_config(raw: Any) -> Config:
     if not isinstance(health_address, str) or (health_address and ":" not in health_address):
         problems.append("health_address: must be 'HOST:PORT' or '' to disable")
     leader = _leader_election(raw.get("leader_election") or {}, problems)
+    sweep = _sweep(raw.get("sweep") or {}, problems)
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -156,7 +174,25 @@ def parse_config(raw: Any) -> Config:
         resync_seconds=resync,
         health_address=str(health_address),
         leader_election=leader,
+        sweep=sweep,
     )
+
+
+def _sweep(raw: Any, problems: list[str]) -> SweepSettings:
+    if not isinstance(raw, Mapping):
+        problems.append("sweep: must be a mapping with interval_seconds and delete")
+        return SweepSettings()
+    for key in sorted(set(raw) - _SWEEP_KEYS):
+        problems.append(f"sweep.{key}: unknown setting (known: delete, interval_seconds)")
+    interval = _int(
+        raw, "interval_seconds", DEFAULT_SWEEP_INTERVAL_SECONDS, problems, "sweep.", minimum=0
+    )
+    delete = raw.get("delete", False)
+    if not isinstance(delete, bool):
+        # "yes"/"1" are not accepted: turning deletion on must be unmistakable.
+        problems.append(f"sweep.delete: must be true or false (got {delete!r})")
+        delete = False
+    return SweepSettings(interval_seconds=interval, delete=delete)
 
 
 def _leader_election(raw: Any, problems: list[str]) -> LeaderElectionSettings:
