@@ -46,6 +46,16 @@ class MockCloud(Protocol):
         """
         ...
 
+    def describe(self) -> list[dict[str, Any]]:
+        """Every load balancer carrying an lbprovider cluster tag, as the cloud holds it.
+
+        One dict each, with the keys ``service`` (``namespace/name`` from the
+        tags), ``lb_id``, ``address``, ``listeners`` (``port/protocol -> backend
+        port``), ``backends`` (instances or Pod IPs) and ``health_check``;
+        ``make demo`` prints them as its table.
+        """
+        ...
+
     def resources(self) -> dict[str, int]:
         """Counts of load-balancer resources left in the mock (e.g. {"load_balancers": 0})."""
         ...

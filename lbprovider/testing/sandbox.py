@@ -9,9 +9,15 @@ InternalIP matching the mock) and writes
 - ``DIR/lbprovider.yaml``: a controller config with one class per cloud
   (``lbprovider.io/fake``, ``lbprovider.io/aws-nlb``, ...), each pointing at
   its mock;
-- ``DIR/sandbox.json``: the pid, the endpoints and the classes.
+- ``DIR/sandbox.json``: the pid, the endpoints and the classes, and the
+  ``inspect`` endpoint: ``GET /clouds`` answers every mock cloud's
+  ``describe()`` and ``resources()`` (the handles live in the background
+  process; :func:`inspect` reads them from any process);
+- ``DIR/progress.log``: one line per start-up step, which :func:`up` relays.
 
-`make demo`, the e2e tests and the benchmarks build on it.
+`make demo`, the e2e tests and the benchmarks build on it.  A controller a
+user leaves running against the sandbox (``make demo ARGS=--keep``) records
+its pid in ``DIR/controller.pid``; :func:`down` stops it first.
 """
 
 from __future__ import annotations
@@ -27,7 +33,11 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +60,11 @@ CLASS_NAMES = {
 }
 READY_FILE = "ready"
 STATE_FILE = "sandbox.json"
+PROGRESS_FILE = "progress.log"
+CONTROLLER_PID_FILE = "controller.pid"
+INSPECT_PATH = "/clouds"
+
+Progress = Callable[[str], None]
 
 
 @dataclass(slots=True)
@@ -92,26 +107,96 @@ class Sandbox:
             "classes": classes,
         }
 
+    def inspect(self) -> dict[str, dict[str, Any]]:
+        """Per mock cloud: ``load_balancers`` (its ``describe()``) and ``resources``.
+
+        A cloud whose ``describe()`` fails gets an ``error`` instead, so one
+        broken mock does not hide what the others hold.
+        """
+        view: dict[str, dict[str, Any]] = {}
+        for name, cloud in sorted(self.mock_clouds.items()):
+            entry: dict[str, Any] = {}
+            try:
+                entry["resources"] = cloud.resources()
+                entry["load_balancers"] = cloud.describe()
+            except Exception as exc:  # reported to the reader, per cloud
+                entry["error"] = f"{type(exc).__name__}: {exc}"
+            view[name] = entry
+        return view
+
     @classmethod
     def start(
-        cls, directory: Path, *, instances: int = 2, clouds: list[str] | None = None
+        cls,
+        directory: Path,
+        *,
+        instances: int = 2,
+        clouds: list[str] | None = None,
+        progress: Progress | None = None,
     ) -> Sandbox:
-        """Start the control plane and the mock clouds, register Nodes, write the files."""
+        """Start the control plane and the mock clouds, register Nodes, write the files.
+
+        ``progress`` hears one line per finished step.
+        """
+        report = progress or (lambda line: None)
         directory.mkdir(parents=True, exist_ok=True)
-        plane = ControlPlane.start(
-            with_controller_manager=True, workdir=directory / "control-plane"
-        )
-        sandbox = cls(directory=directory, control_plane=plane)
+        # Every start is a fresh cluster: an old run's etcd data would hold its Nodes.
+        shutil.rmtree(directory / "control-plane" / "etcd-data", ignore_errors=True)
+        wanted = names(MOCK_CLOUD_GROUP) if clouds is None else clouds
+        started = time.monotonic()
+
+        def start_plane() -> ControlPlane:
+            plane = ControlPlane.start(
+                with_controller_manager=True, workdir=directory / "control-plane"
+            )
+            report(
+                "control plane up (etcd, kube-apiserver, kube-controller-manager) "
+                f"in {time.monotonic() - started:.1f}s"
+            )
+            return plane
+
+        def start_cloud(name: str) -> MockCloud:
+            cloud: MockCloud = load(name, MOCK_CLOUD_GROUP)(instances=instances)
+            report(f"mock cloud {name} up on {cloud.endpoint} in {time.monotonic() - started:.1f}s")
+            return cloud
+
+        # The mock clouds start in threads while the control plane boots (moto alone takes
+        # seconds); the control plane stays on this thread: its processes die with the thread
+        # that spawned them (PR_SET_PDEATHSIG follows the thread, not the process).
+        pool = ThreadPoolExecutor(max(len(wanted), 1), thread_name_prefix="sandbox-cloud")
+        cloud_futures = {name: pool.submit(start_cloud, name) for name in wanted}
+        pool.shutdown(wait=False)
+        plane_error: BaseException | None = None
         try:
+            plane = start_plane()
+        except BaseException as exc:
+            plane_error = exc
+        mock_clouds: dict[str, MockCloud] = {}
+        skipped: dict[str, str] = {}
+        failure: BaseException | None = None
+        for name, future in cloud_futures.items():
+            try:
+                mock_clouds[name] = future.result()
+            except (RegistryError, ImportError) as exc:
+                skipped[name] = str(exc)
+                report(f"mock cloud {name} not started: {exc}")
+            except BaseException as exc:  # stop what did start, then raise the first failure
+                failure = failure or exc
+        if plane_error is not None:
+            for cloud in mock_clouds.values():
+                with contextlib.suppress(Exception):
+                    cloud.stop()
+            raise plane_error
+        sandbox = cls(
+            directory=directory, control_plane=plane, mock_clouds=mock_clouds, skipped=skipped
+        )
+        try:
+            if failure is not None:
+                raise failure
             shutil.copyfile(plane.kubeconfig_path, sandbox.kubeconfig)
-            wanted = names(MOCK_CLOUD_GROUP) if clouds is None else clouds
-            for name in wanted:
-                try:
-                    start_cloud = load(name, MOCK_CLOUD_GROUP)
-                    sandbox.mock_clouds[name] = start_cloud(instances=instances)
-                except (RegistryError, ImportError) as exc:
-                    sandbox.skipped[name] = str(exc)
             sandbox._register_nodes()
+            report(
+                f"{sum(len(c.instances) for c in sandbox.mock_clouds.values())} nodes registered"
+            )
             sandbox.config_path.write_text(
                 yaml.safe_dump(sandbox.controller_config(), sort_keys=False), encoding="utf-8"
             )
@@ -175,9 +260,18 @@ class Sandbox:
 
 
 def start_controller(
-    *, config: str | Path, kubeconfig: str | Path, log_path: Path, log_format: str = "plain"
+    *,
+    config: str | Path,
+    kubeconfig: str | Path,
+    log_path: Path,
+    log_format: str = "plain",
+    detach: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """``lbprovider run`` against a sandbox, as its own process, logging to ``log_path``."""
+    """``lbprovider run`` against a sandbox, as its own process, logging to ``log_path``.
+
+    ``detach`` puts it in its own session, so it outlives the command that
+    started it (``make demo ARGS=--keep``) until :func:`down` stops it.
+    """
     with log_path.open("wb") as log_file:
         return subprocess.Popen(
             [
@@ -196,20 +290,64 @@ def start_controller(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=detach,
         )
 
 
+def inspect(state: Mapping[str, Any], *, timeout: float = 30.0) -> dict[str, dict[str, Any]]:
+    """:meth:`Sandbox.inspect` of the sandbox ``state`` (from :func:`up`) describes."""
+    url = f"{state['inspect']}{INSPECT_PATH}"
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  # loopback http
+        view: dict[str, dict[str, Any]] = json.loads(response.read())
+    return view
+
+
 # --- the background process behind `lbprovider sandbox up` ------------------------
+
+
+class _InspectHandler(BaseHTTPRequestHandler):
+    """``GET /clouds``: what every mock cloud holds, as JSON."""
+
+    sandbox: Sandbox
+
+    def do_GET(self) -> None:
+        if self.path != INSPECT_PATH:
+            self.send_error(404)
+            return
+        body = json.dumps(self.sandbox.inspect()).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the sandbox log keeps our own lines."""
+
+
+def _inspect_server(sandbox: Sandbox) -> ThreadingHTTPServer:
+    handler = type("InspectHandler", (_InspectHandler,), {"sandbox": sandbox})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, name="sandbox-inspect", daemon=True).start()
+    return server
 
 
 def _serve(directory: Path) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    sandbox = Sandbox.start(directory)
+
+    def progress(line: str) -> None:
+        with (directory / PROGRESS_FILE).open("a", encoding="utf-8") as file:
+            file.write(line + "\n")
+
+    sandbox = Sandbox.start(directory, progress=progress)
+    inspect_server = _inspect_server(sandbox)
     try:
+        host, port = inspect_server.server_address[:2]
         state = {
             "pid": os.getpid(),
+            "inspect": f"http://{host!s}:{port}",
             "server": sandbox.control_plane.server,
             "kubeconfig": str(sandbox.kubeconfig),
             "config": str(sandbox.config_path),
@@ -225,18 +363,39 @@ def _serve(directory: Path) -> int:
         stop.wait()
     finally:
         (directory / READY_FILE).unlink(missing_ok=True)
+        inspect_server.shutdown()
+        inspect_server.server_close()
         sandbox.stop()
     return 0
 
 
-def up(directory: Path, *, timeout: float = 300.0) -> dict[str, Any]:
-    """Start the sandbox in the background; its state once everything answers."""
+def up(
+    directory: Path, *, timeout: float = 300.0, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Start the sandbox in the background; its state once everything answers.
+
+    ``progress`` hears each start-up step as the background process finishes it.
+    """
     directory = directory.resolve()
     if (directory / READY_FILE).exists():
         raise RuntimeError(
             f"a sandbox already runs in {directory}; run `lbprovider sandbox down` first"
         )
     directory.mkdir(parents=True, exist_ok=True)
+    progress_path = directory / PROGRESS_FILE
+    progress_path.unlink(missing_ok=True)
+    relayed = 0
+
+    def relay() -> None:
+        nonlocal relayed
+        if progress is None or not progress_path.exists():
+            return
+        # The last piece has no newline yet (or is empty): it is read next time.
+        complete = progress_path.read_text(encoding="utf-8").split("\n")[:-1]
+        for line in complete[relayed:]:
+            progress(line)
+        relayed = max(relayed, len(complete))
+
     log_path = directory / "sandbox.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -248,7 +407,9 @@ def up(directory: Path, *, timeout: float = 300.0) -> dict[str, Any]:
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        relay()
         if (directory / READY_FILE).exists():
+            relay()
             state: dict[str, Any] = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
             return state
         if process.poll() is not None:
@@ -271,8 +432,37 @@ def _exited(pid: int) -> bool:
     return False
 
 
+def record_controller(directory: Path, pid: int) -> None:
+    """Note a controller left running against the sandbox, for :func:`down` to stop."""
+    (directory.resolve() / CONTROLLER_PID_FILE).write_text(f"{pid}\n", encoding="utf-8")
+
+
+def _stop_controller(directory: Path, *, timeout: float) -> None:
+    """SIGTERM the recorded controller (only if that pid still runs ``lbprovider``)."""
+    pid_path = directory / CONTROLLER_PID_FILE
+    if not pid_path.exists():
+        return
+    pid = int(pid_path.read_text(encoding="utf-8"))
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        command = b""
+    if b"lbprovider.cli" in command:  # a reused pid is someone else's process
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while not _exited(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not _exited(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    pid_path.unlink(missing_ok=True)
+
+
 def down(directory: Path, *, timeout: float = 60.0) -> bool:
-    """Stop the sandbox running in ``directory``; False when none was running."""
+    """Stop the sandbox running in ``directory`` (and a recorded controller first);
+    False when no sandbox was running."""
+    _stop_controller(directory.resolve(), timeout=30.0)
     state_path = directory.resolve() / STATE_FILE
     if not state_path.exists():
         return False
