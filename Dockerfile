@@ -8,9 +8,10 @@ COPY providers ./providers
 RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[aws,alibaba,tencent]'
 
 FROM python:3.11-slim
-# The wheels are bind-mounted, not copied, so they add nothing to the image.
+# The wheels are bind-mounted, not copied, so they add nothing to the image.  Installing
+# every wheel by path pins the exact set the build stage resolved (hadolint DL3013).
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links /wheels 'lbprovider[aws,alibaba,tencent]'
+    pip install --no-cache-dir --no-index /wheels/*.whl
 # 65532 is the conventional "nonroot" user; the config and credentials are mounted read-only.
 USER 65532:65532
 EXPOSE 8080

@@ -1,4 +1,4 @@
-"""deploy/rbac.yaml is enough: the controller runs on its ServiceAccount token alone.
+"""deploy/base/rbac.yaml is enough: the controller runs on its ServiceAccount token alone.
 
 Applies the shipped RBAC to a real API server, runs a controller (with leader
 election) authenticated only as ``kube-system/lbprovider``, and checks it
@@ -24,7 +24,7 @@ from lbprovider.testing.kubehelpers import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
 
-RBAC = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
+RBAC = Path(__file__).resolve().parents[2] / "deploy" / "base" / "rbac.yaml"
 CLASS = "rbac.example.com/fake"
 PATHS = {
     "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts",
