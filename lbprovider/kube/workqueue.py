@@ -6,6 +6,10 @@
 - ``add_rate_limited`` waits per key: 5 s, 10 s, 20 s ... capped at 300 s,
   until ``forget`` resets it (upstream's service controller numbers).
 - ``add_after`` waits a fixed delay (the provider's RetryAfter).
+
+An optional :class:`QueueObserver` hears the depth and how long each key
+waited for a worker, as client-go's workqueue metrics provider does; the
+queue itself knows no metrics library.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 DEFAULT_BASE_DELAY = 5.0
 DEFAULT_MAX_DELAY = 300.0
@@ -44,6 +49,16 @@ class ExponentialBackoff:
             self._failures.pop(key, None)
 
 
+class QueueObserver(Protocol):
+    """Hears what the queue's metrics report; called with the queue's lock held."""
+
+    def depth(self, *, ready: int, delayed: int) -> None:
+        """Keys waiting for a worker, and keys waiting out a delay."""
+
+    def waited(self, seconds: float) -> None:
+        """A key waited this long between becoming ready and a worker taking it."""
+
+
 class WorkQueue:
     """Keys to sync, handed to workers one at a time per key."""
 
@@ -52,9 +67,12 @@ class WorkQueue:
         *,
         backoff: ExponentialBackoff | None = None,
         clock: Callable[[], float] = time.monotonic,
+        observer: QueueObserver | None = None,
     ) -> None:
         self.backoff = backoff if backoff is not None else ExponentialBackoff()
         self._clock = clock
+        self._observer = observer
+        self._ready_since: dict[str, float] = {}
         self._queue: deque[str] = deque()
         self._dirty: set[str] = set()
         self._processing: set[str] = set()
@@ -74,8 +92,17 @@ class WorkQueue:
             return
         self._dirty.add(key)
         if key not in self._processing:
-            self._queue.append(key)
-            self._condition.notify()
+            self._enqueue_locked(key)
+
+    def _enqueue_locked(self, key: str) -> None:
+        self._queue.append(key)
+        self._ready_since[key] = self._clock()
+        self._report_locked()
+        self._condition.notify()
+
+    def _report_locked(self) -> None:
+        if self._observer is not None:
+            self._observer.depth(ready=len(self._queue), delayed=len(self._ready_at))
 
     def add_after(self, key: str, delay: float) -> None:
         """Queue ``key`` after ``delay`` seconds; an earlier pending time wins."""
@@ -90,6 +117,7 @@ class WorkQueue:
                 return
             self._ready_at[key] = ready
             heapq.heappush(self._waiting, (ready, next(self._sequence), key))
+            self._report_locked()
             self._condition.notify()
 
     def add_rate_limited(self, key: str) -> float:
@@ -127,6 +155,11 @@ class WorkQueue:
                     key = self._queue.popleft()
                     self._processing.add(key)
                     self._dirty.discard(key)
+                    since = self._ready_since.pop(key, None)
+                    if self._observer is not None:
+                        if since is not None:
+                            self._observer.waited(max(0.0, self._clock() - since))
+                        self._report_locked()
                     return key
                 if self._shutting_down:
                     return None
@@ -142,8 +175,7 @@ class WorkQueue:
         with self._condition:
             self._processing.discard(key)
             if key in self._dirty and not self._shutting_down:
-                self._queue.append(key)
-                self._condition.notify()
+                self._enqueue_locked(key)
 
     def shutdown(self) -> None:
         """Wake every worker; ``get`` returns None from now on."""
