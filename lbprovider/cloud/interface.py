@@ -58,8 +58,9 @@ class CloudApiError(CloudError):
         text = f"{provider} {action} failed: {code}"
         if message:
             text += f": {message}"
-        if request_id:
-            text += f" (RequestId {request_id})"
+        # The request id stays out of the message: it changes on every attempt, and the
+        # message becomes Events and the condition, which must not change with it
+        # (the call wrapper logs the id with every failure).
         super().__init__(text)
         self.provider = provider
         self.action = action

@@ -70,7 +70,9 @@ def _source_ranges(service: ServiceSnapshot) -> tuple[str, ...]:
     normalised = []
     for cidr in ranges:
         try:
-            normalised.append(str(ipaddress.ip_network(cidr, strict=False)))
+            # The API server stores the field's entries space-padded as given (it trims
+            # them only to validate), so a padded entry is a valid one.
+            normalised.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
         except ValueError:
             raise InvalidService(f"loadBalancerSourceRanges: {cidr!r} is not a CIDR") from None
     return tuple(sorted(set(normalised)))

@@ -90,7 +90,9 @@ class ServiceController:
         self.cluster_name = cluster_name
         self.providers = dict(providers)
         self.default_class = default_class
-        self.queue = queue if queue is not None else WorkQueue()  # an empty queue is falsy
+        # An empty queue is falsy, hence "is not None".
+        self.queue = queue if queue is not None else WorkQueue(observer=metrics.QueueMetrics())
+        self._node_sync = metrics.NodeSyncTimer()
         self._workers = workers
         self._resync_seconds = resync_seconds
         self._invalid_retry_seconds = invalid_retry_seconds
@@ -207,8 +209,16 @@ class ServiceController:
                 self._tombstones[old.key] = old
                 self.queue.add(old.key)
             return
-        if self._relevant(new) or self._relevant(old):
-            self.queue.add(new.key)
+        if not (self._relevant(new) or self._relevant(old)):
+            return
+        if old is not None and _status_only(old, new):
+            # Mostly the echo of our own status patches. Requeueing on it would skip the
+            # backoff of a failing Service (each failure patches its condition: a hot
+            # loop). Only a lost or altered ingress we had applied is worth a sync.
+            applied = self._applied.get(new.key)
+            if applied is None or status.same_ingress(new.status_ingress, applied.ingress):
+                return
+        self.queue.add(new.key)
 
     def _on_node(self, old: NodeSnapshot | None, new: NodeSnapshot | None) -> None:
         nodes = self.store.nodes
@@ -220,9 +230,12 @@ class ServiceController:
         if targets == self._node_targets:
             return  # readiness flaps and unrelated updates: nothing to do
         self._node_targets = targets
+        queued: list[str] = []
         for service in self.store.services.items():
             if self._served_class(service) is not None and service.allocate_node_ports:
                 self.queue.add(service.key)
+                queued.append(service.key)
+        self._node_sync.started(queued)
 
     def _on_slice(
         self, old: EndpointSliceSnapshot | None, new: EndpointSliceSnapshot | None
@@ -249,30 +262,43 @@ class ServiceController:
                 self.process(key)
             finally:
                 self.queue.done(key)
-                metrics.QUEUE_DEPTH.set(len(self.queue))
 
     def process(self, key: str) -> None:
         """Sync ``key`` and requeue it as its outcome asks."""
         started = time.monotonic()
+        metric_class = self._metric_class(key)
         try:
             self.sync(key)
         except RetryAfter as exc:
-            metrics.SYNCS.labels("retry_after").inc()
+            metrics.SYNCS.labels(metric_class, "retry_after").inc()
             self.queue.add_after(key, exc.seconds)
             log.info("load balancer not ready yet", extra={"service": key, "retry": exc.seconds})
         except InvalidService as exc:
-            metrics.SYNCS.labels("invalid").inc()
+            metrics.SYNCS.labels(metric_class, "invalid").inc()
             self.queue.add_after(key, self._invalid_retry_seconds)
             log.warning("invalid service", extra={"service": key, "reason": exc.reason})
         except Exception as exc:
-            metrics.SYNCS.labels("error").inc()
+            metrics.SYNCS.labels(metric_class, "error").inc()
             delay = self.queue.add_rate_limited(key)
             log.warning("sync failed", extra={"service": key, "error": str(exc), "retry": delay})
         else:
-            metrics.SYNCS.labels("ok").inc()
+            metrics.SYNCS.labels(metric_class, "ok").inc()
             self.queue.forget(key)
         finally:
-            metrics.SYNC_SECONDS.observe(time.monotonic() - started)
+            metrics.SYNC_SECONDS.labels(metric_class).observe(time.monotonic() - started)
+            self._node_sync.synced(key)
+
+    def _metric_class(self, key: str) -> str:
+        """The class label of ``key``'s sync: the served class, else the one its record
+        names (a cleanup), else "none" (a deleted or unserved Service)."""
+        service = self.store.services.get(key) or self._tombstones.get(key)
+        if service is None:
+            return "none"
+        served = self._served_class(service)
+        if served is not None:
+            return served
+        recorded = Ownership.from_annotations(service.meta.annotations)
+        return recorded.load_balancer_class if recorded is not None else "none"
 
     def _resync_loop(self) -> None:
         while not self._stopped.wait(self._resync_seconds):
@@ -358,12 +384,20 @@ class ServiceController:
             raise
 
     def _call(self, load_balancer_class: str, method: str, call: Callable[[], T]) -> T:
+        if method in ("ensure", "update_backends"):
+            metrics.LOAD_BALANCER_SYNCS.inc()
+        started = time.monotonic()
         try:
             result = call()
         except Exception as exc:
             outcome = "retry_after" if isinstance(exc, RetryAfter) else "error"
             metrics.PROVIDER_CALLS.labels(load_balancer_class, method, outcome).inc()
+            if method == "update_backends" and outcome == "error":
+                metrics.NODE_SYNC_ERRORS.inc()
             raise
+        finally:
+            if method == "update_backends":
+                metrics.UPDATE_HOSTS_SECONDS.observe(time.monotonic() - started)
         metrics.PROVIDER_CALLS.labels(load_balancer_class, method, "ok").inc()
         return result
 
@@ -606,3 +640,13 @@ class ServiceController:
 
     def _event(self, service: ServiceSnapshot, event_type: str, reason: str, message: str) -> None:
         self.writer.event(service.meta, event_type, reason, message)
+
+
+def _status_only(old: ServiceSnapshot, new: ServiceSnapshot) -> bool:
+    """True when ``new`` differs from ``old`` in its status (and resourceVersion) only."""
+
+    def bare(service: ServiceSnapshot) -> ServiceSnapshot:
+        meta = replace(service.meta, resource_version="")
+        return replace(service, meta=meta, status_ingress=(), status_conditions=())
+
+    return bare(old) == bare(new)

@@ -20,7 +20,7 @@ that ties them to the server.  Stdlib only.
 
 from lbprovider.mockkit.client import MockAdmin
 from lbprovider.mockkit.clock import MockClock
-from lbprovider.mockkit.counters import CallCounters, CallCounts, is_read
+from lbprovider.mockkit.counters import CallCounters, CallCounts, access_key_of, is_read
 from lbprovider.mockkit.errors import MockApiError
 from lbprovider.mockkit.faults import FaultPlan, FaultRule
 from lbprovider.mockkit.server import CloudFrontend, MockServer
@@ -38,5 +38,6 @@ __all__ = [
     "MockApiError",
     "MockClock",
     "MockServer",
+    "access_key_of",
     "is_read",
 ]

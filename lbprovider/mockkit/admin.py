@@ -2,7 +2,8 @@
 
 ======  ======================  ==============================================================
 GET     /_admin/state           the cloud's state (its frontend's ``snapshot()``)
-GET     /_admin/counters        ``{"reads", "writes", "rejected", "actions": {action: n}}``
+GET     /_admin/counters        ``{"reads", "writes", "rejected", "actions": {action: n},
+                                "writes_by_key": {access key id: n}, "reads_by_key": {...}}``
 POST    /_admin/reset           counters to zero, faults and latency cleared, clock freed,
                                 the cloud's test-only records forgotten (its state kept)
 GET     /_admin/faults          the rules in force

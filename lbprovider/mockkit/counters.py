@@ -3,23 +3,50 @@
 A read is an action whose name starts with one of :data:`READ_PREFIXES`
 (``DescribeLoadBalancers``, ``ListTags``...); every other action is a write.
 Calls are counted once authenticated, whether they succeed, fail or are
-faulted: that is what the cloud would bill and throttle.
+faulted: that is what the cloud would bill and throttle.  Each call is also
+counted under the access key that signed it (:func:`access_key_of`), so a test
+can tell which of several controller processes made a write.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
+
+from lbprovider.mockkit.wire import HttpRequest
 
 READ_PREFIXES = ("Describe", "List", "Get", "Query", "Inquiry")
+# AWS SigV4 and Tencent TC3 both name the key first in the credential scope.
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
 def is_read(action: str) -> bool:
     """True for an action that only reads."""
     return action.startswith(READ_PREFIXES)
+
+
+def access_key_of(request: HttpRequest) -> str:
+    """The access key id that signed ``request`` ("" when it names none).
+
+    AWS and Tencent carry it in the ``Authorization`` header's credential
+    scope, Alibaba's RPC style in the ``AccessKeyId`` parameter (query or form
+    body).  Only the key's id: never a secret.
+    """
+    for name, value in request.headers.items():
+        if name.lower() == "authorization":
+            match = _CREDENTIAL.search(value)
+            if match:
+                return match.group(1)
+    for text in (request.query, request.body.decode("utf-8", "replace")):
+        found = parse_qs(text).get("AccessKeyId")
+        if found:
+            return found[0]
+    return ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +57,10 @@ class CallCounts:
     writes: int
     rejected: int = 0
     actions: Mapping[str, int] = field(default_factory=dict)
+    writes_by_key: Mapping[str, int] = field(default_factory=dict)
+    """Writes per signing access key id (:func:`access_key_of`)."""
+    reads_by_key: Mapping[str, int] = field(default_factory=dict)
+    """Reads per signing access key id."""
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> CallCounts:
@@ -39,6 +70,8 @@ class CallCounts:
             writes=int(raw["writes"]),
             rejected=int(raw.get("rejected", 0)),
             actions={str(k): int(v) for k, v in raw.get("actions", {}).items()},
+            writes_by_key={str(k): int(v) for k, v in raw.get("writes_by_key", {}).items()},
+            reads_by_key={str(k): int(v) for k, v in raw.get("reads_by_key", {}).items()},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -47,6 +80,8 @@ class CallCounts:
             "writes": self.writes,
             "rejected": self.rejected,
             "actions": dict(self.actions),
+            "writes_by_key": dict(self.writes_by_key),
+            "reads_by_key": dict(self.reads_by_key),
         }
 
     @property
@@ -64,20 +99,30 @@ class CallCounts:
             writes=self.writes - other.writes,
             rejected=self.rejected - other.rejected,
             actions=actions,
+            writes_by_key=_difference(self.writes_by_key, other.writes_by_key),
+            reads_by_key=_difference(self.reads_by_key, other.reads_by_key),
         )
 
 
+def _difference(new: Mapping[str, int], old: Mapping[str, int]) -> dict[str, int]:
+    return {key: n - old.get(key, 0) for key, n in new.items() if n != old.get(key, 0)}
+
+
 class CallCounters:
-    """Calls by action, thread-safe."""
+    """Calls by action and by signing key, thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_action: Counter[str] = Counter()
+        self._writes_by_key: Counter[str] = Counter()
+        self._reads_by_key: Counter[str] = Counter()
         self._rejected = 0
 
-    def record(self, action: str) -> None:
+    def record(self, action: str, *, key: str = "") -> None:
+        """One authenticated call of ``action``, signed with access key id ``key``."""
         with self._lock:
             self._by_action[action] += 1
+            (self._reads_by_key if is_read(action) else self._writes_by_key)[key] += 1
 
     def record_rejected(self) -> None:
         """A request refused before it was authenticated (bad signature, unknown key)."""
@@ -87,18 +132,28 @@ class CallCounters:
     def reset(self) -> None:
         with self._lock:
             self._by_action.clear()
+            self._writes_by_key.clear()
+            self._reads_by_key.clear()
             self._rejected = 0
 
     def counts(self) -> CallCounts:
         """Reads, writes and rejected calls so far, and calls per action."""
         with self._lock:
             actions = dict(sorted(self._by_action.items()))
+            writes_by_key = dict(sorted(self._writes_by_key.items()))
+            reads_by_key = dict(sorted(self._reads_by_key.items()))
             rejected = self._rejected
         reads = sum(n for action, n in actions.items() if is_read(action))
         return CallCounts(
-            reads=reads, writes=sum(actions.values()) - reads, rejected=rejected, actions=actions
+            reads=reads,
+            writes=sum(actions.values()) - reads,
+            rejected=rejected,
+            actions=actions,
+            writes_by_key=writes_by_key,
+            reads_by_key=reads_by_key,
         )
 
     def snapshot(self) -> dict[str, Any]:
-        """``{"reads": n, "writes": n, "rejected": n, "actions": {action: n}}``."""
+        """``{"reads", "writes", "rejected", "actions": {action: n}, "writes_by_key": {key: n},
+        "reads_by_key": {key: n}}``."""
         return self.counts().to_json()

@@ -7,7 +7,7 @@ server owns the rest, the same for every cloud::
     /_admin/...  -> the shared admin routes (lbprovider.mockkit.admin)
     otherwise    -> action = frontend.action_of(request)
                     frontend.authenticate(request)      (rejected: counted apart)
-                    counters.record(action)
+                    counters.record(action, key=the signing access key id)
                     latency (global, per action, fault) ; injected fault?
                     frontend.handle(action, request)    -> the reply
                     MockApiError anywhere -> frontend.render_error(...)
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from lbprovider.mockkit.admin import handle_admin
 from lbprovider.mockkit.clock import MockClock
-from lbprovider.mockkit.counters import CallCounters
+from lbprovider.mockkit.counters import CallCounters, access_key_of
 from lbprovider.mockkit.errors import MockApiError
 from lbprovider.mockkit.faults import FaultPlan
 from lbprovider.mockkit.wire import ADMIN_PREFIX, HttpRequest, HttpResponse
@@ -138,7 +138,7 @@ class MockServer:
             except MockApiError:
                 self.counters.record_rejected()
                 raise
-            self.counters.record(action)
+            self.counters.record(action, key=access_key_of(request))
             delay = self.faults.delay_for(action)
             rule = self.faults.take(action)
             if rule is not None:

@@ -255,7 +255,7 @@ class FakeProvider:
             address = (
                 desired.requested_ip
                 if (desired.requested_ip and self.settings.supports_requested_ip)
-                else str(next(self._pool))
+                else self._next_address()
             )
             lb = FakeLoadBalancer(lb_id=lb_id, address=address, desired=desired)
             self._write("CreateLoadBalancer", owner, lb)
@@ -304,6 +304,18 @@ class FakeProvider:
             {f"{target}:{port}" for target, port in backends(desired)},
         )
         return tuple(changes)
+
+    def _next_address(self) -> str:
+        with self._lock:
+            address = next(self._pool, None)
+        if address is None:
+            raise CloudApiError(
+                provider="fake",
+                action="CreateLoadBalancer",
+                code="AddressPoolExhausted",
+                message=f"no address left in {self.settings.address_pool}",
+            )
+        return str(address)
 
     def list_owned(self) -> tuple[OwnedLoadBalancer, ...]:
         """The fake cloud's load balancers of this cluster."""

@@ -12,6 +12,9 @@ from lbprovider.testing.harness import SandboxRun
 from lbprovider.testing.kubehelpers import Cluster
 from lbprovider.testing.pytest_plugin import namespace_name_for
 from lbprovider.testing.sandbox import Sandbox, start_controller
+from second_controller import EventLog
+
+EVENTS_FILE = "events.jsonl"
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +32,14 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxRun]:
         )
         try:
             cluster = Cluster(KubeApi(load_api_client(str(sandbox.kubeconfig))))
-            yield SandboxRun(
-                sandbox=sandbox, cluster=cluster, controller=controller, log_path=log_path
-            )
+            # Every Event of the session, for the secrets check (namespaces go with their tests).
+            events = EventLog(cluster.api, directory / EVENTS_FILE).start()
+            try:
+                yield SandboxRun(
+                    sandbox=sandbox, cluster=cluster, controller=controller, log_path=log_path
+                )
+            finally:
+                events.stop()
         finally:
             controller.send_signal(signal.SIGTERM)
             try:

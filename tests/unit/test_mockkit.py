@@ -11,11 +11,13 @@ from urllib.parse import parse_qsl
 import pytest
 
 from lbprovider.mockkit import (
+    CallCounts,
     HttpRequest,
     HttpResponse,
     MockAdmin,
     MockApiError,
     MockServer,
+    access_key_of,
 )
 from lbprovider.mockkit.server import AdminRoute
 
@@ -93,6 +95,52 @@ def test_counts_reads_writes_and_rejected_calls(server: MockServer) -> None:
     admin.reset()
     assert admin.counters().total == 0
     assert admin.state() == {"items": ["item"]}  # reset keeps the cloud's state
+
+
+def test_counts_calls_per_signing_access_key(server: MockServer) -> None:
+    admin = MockAdmin(server.endpoint)
+    for caller in ("LTAIone", "LTAIone", "LTAItwo"):
+        call(server, f"CreateItem&AccessKeyId={caller}")
+    call(server, "DescribeItems&AccessKeyId=LTAItwo")
+    counts = admin.counters()
+    assert counts.writes_by_key == {"LTAIone": 2, "LTAItwo": 1}
+    assert counts.reads_by_key == {"LTAItwo": 1}
+    assert (counts - CallCounts.from_json(counts.to_json())).writes_by_key == {}
+    admin.reset()
+    assert admin.counters().writes_by_key == {}
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "body", "key"),
+    [
+        (  # AWS SigV4
+            {
+                "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261202/eu-west-1/"
+                "elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=ab"
+            },
+            "",
+            b"Action=DescribeLoadBalancers",
+            "AKIAEXAMPLE",
+        ),
+        (  # Tencent TC3
+            {
+                "authorization": "TC3-HMAC-SHA256 Credential=AKIDexample/2026-12-02/clb/"
+                "tc3_request, SignedHeaders=content-type;host, Signature=cd"
+            },
+            "",
+            b"{}",
+            "AKIDexample",
+        ),
+        ({}, "Action=CreateLoadBalancer&AccessKeyId=LTAIexample", b"", "LTAIexample"),  # Alibaba
+        ({}, "", b"AccessKeyId=LTAIform&Action=X", "LTAIform"),  # Alibaba, form body
+        ({}, "", b"Action=X", ""),
+    ],
+)
+def test_access_key_of_each_cloud_signature(
+    headers: dict[str, str], query: str, body: bytes, key: str
+) -> None:
+    request = HttpRequest(method="POST", path="/", query=query, headers=headers, body=body)
+    assert access_key_of(request) == key
 
 
 def test_faults_by_count_action_and_probability(server: MockServer) -> None:

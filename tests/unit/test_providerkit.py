@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 
@@ -232,7 +233,8 @@ def test_errors_are_not_retried_and_keep_their_code(caplog: pytest.LogCaptureFix
         "InvalidParameter",
         "r-1",
     )
-    assert str(error) == "test Broken failed: InvalidParameter (RequestId r-1)"
+    # The request id is logged, not put in the message (Events and conditions stay stable).
+    assert str(error) == "test Broken failed: InvalidParameter"
     assert any(record.message == "cloud api call failed" for record in caplog.records)
 
 
@@ -295,3 +297,22 @@ def test_the_call_wrapper_takes_a_token_per_attempt() -> None:
     assert limited.call("Limited", flaky, "ok") == "ok"
     assert flaky.calls == 3
     assert time_.now == pytest.approx(1.0)  # three attempts: one now, two at 2 per second
+
+
+@pytest.mark.parametrize(
+    ("provider", "settings", "default"),
+    [
+        ("aws", {"region": "us-east-1"}, RateLimit(rate=10, burst=40)),
+        ("alibaba", {"region": "cn-hangzhou"}, RateLimit(rate=10, burst=20)),
+        ("tencent", {"region": "ap-guangzhou"}, RateLimit(rate=20, burst=20)),
+    ],
+)
+def test_every_provider_declares_its_clouds_rate_limit(
+    provider: str, settings: dict[str, object], default: RateLimit
+) -> None:
+    parse = importlib.import_module(f"lbprovider_{provider}.settings").parse_settings
+    assert parse(settings).rate_limit == default
+    tuned = parse({**settings, "rate_limit_qps": 2.5, "rate_limit_burst": 5})
+    assert tuned.rate_limit == RateLimit(rate=2.5, burst=5)
+    with pytest.raises(ProviderConfigError, match=r"^settings\.rate_limit_burst: "):
+        parse({**settings, "rate_limit_burst": 0})

@@ -791,3 +791,73 @@ def test_the_periodic_resync_is_spread_over_its_period(world: World) -> None:
         world.clock.now += 1.0
         seen += world.queued()
     assert sorted(seen) == ["ns/a", "ns/b", "ns/c", "ns/d"]  # each once within the period
+
+
+# --- metrics --------------------------------------------------------------------------
+
+
+def _sample(name: str, labels: Mapping[str, str] | None = None) -> float:
+    from prometheus_client import REGISTRY  # noqa: PLC0415  # only the metrics tests read it
+
+    value = REGISTRY.get_sample_value(name, dict(labels or {}))
+    return 0.0 if value is None else value
+
+
+def test_syncs_are_counted_per_class_and_configurations_in_upstreams_series(
+    world: World,
+) -> None:
+    ok = {"class": SECOND_CLASS, "result": "ok"}
+    syncs, configured = (
+        _sample("lbprovider_service_syncs_total", ok),
+        _sample("service_controller_loadbalancer_sync_total"),
+    )
+    world.store.services.put(service(loadBalancerClass=SECOND_CLASS))
+    world.controller.process(KEY)
+    world.controller.process(KEY)  # unchanged: a sync, but no load balancer configured
+    assert _sample("lbprovider_service_syncs_total", ok) == syncs + 2
+    assert _sample("service_controller_loadbalancer_sync_total") == configured + 1
+    timed = _sample("lbprovider_service_sync_duration_seconds_count", {"class": SECOND_CLASS})
+    assert timed >= 2
+
+
+def test_a_node_change_is_timed_in_upstreams_node_sync_series(world: World) -> None:
+    created(world)
+    node_syncs = _sample("service_controller_nodesync_latency_seconds_count")
+    updates = _sample("service_controller_update_loadbalancer_host_latency_seconds_count")
+    errors = _sample("service_controller_nodesync_error_total")
+    world.fake.fail_next("update_backends", CloudError("down"))
+    world.store.nodes.put(node("n2"))
+    world.controller.process(KEY)  # fails: backs off
+    assert _sample("service_controller_nodesync_error_total") == errors + 1
+    assert _sample("service_controller_nodesync_latency_seconds_count") == node_syncs + 1
+    world.controller.process(KEY)  # the retry succeeds
+    assert _sample("service_controller_update_loadbalancer_host_latency_seconds_count") == (
+        updates + 2
+    )
+    assert _sample("service_controller_nodesync_error_total") == errors + 1
+
+
+def test_a_failing_service_waits_its_backoff_despite_its_own_status_writes(world: World) -> None:
+    # Each failure patches the condition (its message names the cloud's request id):
+    # the watch's echo of that write must not requeue the Service ahead of its backoff.
+    for attempt in range(3):
+        world.fake.fail_next("ensure", CloudError(f"boom (RequestId r-{attempt})"))
+    world.store.services.put(service())
+    world.queued()
+    world.controller.process(KEY)
+    assert ("patch_status", KEY) in world.take()
+    # The finalizer and ownership record written before the cloud call echo once.
+    assert world.queued() == [KEY]
+    world.controller.process(KEY)
+    assert ("patch_status", KEY) in world.take()  # a new request id: a new condition
+    assert world.queued() == []  # not at once: the first failure's 5 s still holds
+    world.clock.now += 4.9
+    assert world.queued() == []
+    world.clock.now += 0.2  # the 5 s base delay
+    assert world.queued() == [KEY]
+
+
+def test_a_lost_ingress_after_success_is_still_repaired(world: World) -> None:
+    first = created(world)
+    world.store.services.put(replace(first, status_ingress=()))  # someone wiped it
+    assert world.queued() == [KEY]
