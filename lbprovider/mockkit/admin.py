@@ -3,13 +3,16 @@
 ======  ======================  ==============================================================
 GET     /_admin/state           the cloud's state (its frontend's ``snapshot()``)
 GET     /_admin/counters        ``{"reads", "writes", "rejected", "actions": {action: n},
-                                "writes_by_key": {access key id: n}, "reads_by_key": {...}}``
+                                "writes_by_key": {access key id: n}, "reads_by_key": {...},
+                                "per_second": {epoch second: n}}``
 POST    /_admin/reset           counters to zero, faults and latency cleared, clock freed,
                                 the cloud's test-only records forgotten (its state kept)
 GET     /_admin/faults          the rules in force
 POST    /_admin/faults          add a rule: ``{"code", "status", "actions", "count",
-                                "probability", "latency", "kind": "error"|"drop"}``
-DELETE  /_admin/faults          clear every rule
+                                "probability", "latency", "kind": "error"|"drop"|"hang"|
+                                "throttle", "after", "scope": "all"|"reads"|"writes",
+                                "rate", "burst"}``
+DELETE  /_admin/faults          clear every rule (held ``hang`` calls are dropped)
 POST    /_admin/latency         ``{"seconds": 0.05, "actions": [...]}`` (no actions: every call)
 POST    /_admin/clock           ``{"now": 1795683400 | "2026-11-26T08:56:40Z" | null}`` pins or
                                 frees the clock; ``{"advance": 30}`` moves it forward

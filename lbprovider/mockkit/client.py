@@ -62,7 +62,12 @@ class MockAdmin:
         latency: float = 0.0,
         kind: str = "error",
         message: str = "fault injected by the test",
+        after: int = 0,
+        scope: str = "all",
     ) -> None:
+        """Add a fault rule (:class:`~lbprovider.mockkit.faults.FaultRule` says what each
+        field does); ``kind="hang", after=k, scope="writes", count=None`` holds every
+        write after the k-th until :meth:`clear_faults`."""
         self.request(
             "POST",
             "faults",
@@ -74,6 +79,35 @@ class MockAdmin:
                 "probability": probability,
                 "latency": latency,
                 "kind": kind,
+                "message": message,
+                "after": after,
+                "scope": scope,
+            },
+        )
+
+    def throttle(
+        self,
+        code: str,
+        *,
+        status: int = 400,
+        burst: int,
+        rate: float,
+        actions: Iterable[str] = (),
+        message: str = "request rate exceeded (mock token bucket)",
+    ) -> None:
+        """A token bucket of ``burst`` calls at once and ``rate`` per second in front of the
+        cloud; a call finding it empty gets ``code``/``status`` (the cloud's throttling)."""
+        self.request(
+            "POST",
+            "faults",
+            {
+                "code": code,
+                "status": status,
+                "actions": list(actions),
+                "count": None,
+                "kind": "throttle",
+                "burst": burst,
+                "rate": rate,
                 "message": message,
             },
         )

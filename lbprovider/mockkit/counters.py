@@ -5,21 +5,25 @@ A read is an action whose name starts with one of :data:`READ_PREFIXES`
 Calls are counted once authenticated, whether they succeed, fail or are
 faulted: that is what the cloud would bill and throttle.  Each call is also
 counted under the access key that signed it (:func:`access_key_of`), so a test
-can tell which of several controller processes made a write.
+can tell which of several controller processes made a write, and per
+wall-clock second (``per_second``), so a test can measure a client's call
+rate where the cloud would.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from lbprovider.mockkit.wire import HttpRequest
 
+K = TypeVar("K", str, int)
 READ_PREFIXES = ("Describe", "List", "Get", "Query", "Inquiry")
 # AWS SigV4 and Tencent TC3 both name the key first in the credential scope.
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
@@ -61,6 +65,8 @@ class CallCounts:
     """Writes per signing access key id (:func:`access_key_of`)."""
     reads_by_key: Mapping[str, int] = field(default_factory=dict)
     """Reads per signing access key id."""
+    per_second: Mapping[int, int] = field(default_factory=dict)
+    """Calls per wall-clock second (``int(time.time())``), for measuring a call rate."""
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> CallCounts:
@@ -72,6 +78,7 @@ class CallCounts:
             actions={str(k): int(v) for k, v in raw.get("actions", {}).items()},
             writes_by_key={str(k): int(v) for k, v in raw.get("writes_by_key", {}).items()},
             reads_by_key={str(k): int(v) for k, v in raw.get("reads_by_key", {}).items()},
+            per_second={int(k): int(v) for k, v in raw.get("per_second", {}).items()},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -82,6 +89,7 @@ class CallCounts:
             "actions": dict(self.actions),
             "writes_by_key": dict(self.writes_by_key),
             "reads_by_key": dict(self.reads_by_key),
+            "per_second": {str(k): v for k, v in self.per_second.items()},
         }
 
     @property
@@ -101,10 +109,11 @@ class CallCounts:
             actions=actions,
             writes_by_key=_difference(self.writes_by_key, other.writes_by_key),
             reads_by_key=_difference(self.reads_by_key, other.reads_by_key),
+            per_second=_difference(self.per_second, other.per_second),
         )
 
 
-def _difference(new: Mapping[str, int], old: Mapping[str, int]) -> dict[str, int]:
+def _difference(new: Mapping[K, int], old: Mapping[K, int]) -> dict[K, int]:
     return {key: n - old.get(key, 0) for key, n in new.items() if n != old.get(key, 0)}
 
 
@@ -116,6 +125,7 @@ class CallCounters:
         self._by_action: Counter[str] = Counter()
         self._writes_by_key: Counter[str] = Counter()
         self._reads_by_key: Counter[str] = Counter()
+        self._per_second: Counter[int] = Counter()
         self._rejected = 0
 
     def record(self, action: str, *, key: str = "") -> None:
@@ -123,6 +133,7 @@ class CallCounters:
         with self._lock:
             self._by_action[action] += 1
             (self._reads_by_key if is_read(action) else self._writes_by_key)[key] += 1
+            self._per_second[int(time.time())] += 1
 
     def record_rejected(self) -> None:
         """A request refused before it was authenticated (bad signature, unknown key)."""
@@ -134,6 +145,7 @@ class CallCounters:
             self._by_action.clear()
             self._writes_by_key.clear()
             self._reads_by_key.clear()
+            self._per_second.clear()
             self._rejected = 0
 
     def counts(self) -> CallCounts:
@@ -142,6 +154,7 @@ class CallCounters:
             actions = dict(sorted(self._by_action.items()))
             writes_by_key = dict(sorted(self._writes_by_key.items()))
             reads_by_key = dict(sorted(self._reads_by_key.items()))
+            per_second = dict(sorted(self._per_second.items()))
             rejected = self._rejected
         reads = sum(n for action, n in actions.items() if is_read(action))
         return CallCounts(
@@ -151,6 +164,7 @@ class CallCounters:
             actions=actions,
             writes_by_key=writes_by_key,
             reads_by_key=reads_by_key,
+            per_second=per_second,
         )
 
     def snapshot(self) -> dict[str, Any]:

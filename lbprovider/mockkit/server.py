@@ -141,11 +141,14 @@ class MockServer:
             self.counters.record(action, key=access_key_of(request))
             delay = self.faults.delay_for(action)
             rule = self.faults.take(action)
-            if rule is not None:
+            if rule is not None and rule.kind != "hang":  # a hang's latency is its limit
                 delay += rule.latency
             if delay > 0:
                 time.sleep(delay)
             if rule is not None:
+                if rule.kind == "hang":
+                    self.faults.hold(rule)  # never applied: the client sees no answer
+                    return None
                 if rule.kind == "drop":
                     return None
                 raise MockApiError(rule.message, code=rule.code, status=rule.status)

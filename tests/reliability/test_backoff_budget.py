@@ -1,0 +1,204 @@
+"""A permanently failing Service: backoff capped at 300 s, a bounded number of calls per hour.
+
+The real work queue and service controller, without an API server: an
+in-memory store and writer, the fake provider on a fake cloud whose every
+call answers a 5xx (a fault rule of the mock-cloud kit, until cleared), and a
+fake clock driving the queue through six simulated hours.  The bound is
+computed from the backoff schedule (5 s doubling to 300 s) and the call
+wrapper's attempts; the run measures the calls the cloud actually saw.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any, Generic, TypeVar
+
+import pytest
+
+from cloud_audit import report
+from lbprovider.controller.service_controller import ServiceController
+from lbprovider.kube.snapshots import (
+    EndpointSliceSnapshot,
+    NodeSnapshot,
+    ObjectMeta,
+    ServiceSnapshot,
+)
+from lbprovider.kube.workqueue import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, WorkQueue
+from lbprovider.mockkit import FaultRule
+from lbprovider.providerkit.calls import CallPolicy
+from lbprovider.testing.fake_provider import FakeProvider, FakeSettings
+
+pytestmark = pytest.mark.unit
+
+CLASS = "x.io/lb"
+HOUR = 3600.0
+HOURS = 6
+T = TypeVar("T", ServiceSnapshot, NodeSnapshot, EndpointSliceSnapshot)
+
+
+class Lister(Generic[T]):
+    """A dict of snapshots that tells its handlers about changes, like an informer."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, T] = {}
+        self._handlers: list[Callable[[T | None, T | None], None]] = []
+
+    def get(self, key: str) -> T | None:
+        return self._items.get(key)
+
+    def items(self) -> list[T]:
+        return list(self._items.values())
+
+    def has_synced(self) -> bool:
+        return True
+
+    def add_handler(self, handler: Callable[[T | None, T | None], None]) -> None:
+        self._handlers.append(handler)
+
+    def put(self, item: T) -> None:
+        old = self._items.get(item.key)
+        self._items[item.key] = item
+        for handler in self._handlers:
+            handler(old, item)
+
+
+class Store:
+    def __init__(self) -> None:
+        self.services: Lister[ServiceSnapshot] = Lister()
+        self.nodes: Lister[NodeSnapshot] = Lister()
+        self.slices: Lister[EndpointSliceSnapshot] = Lister()
+
+    def start(self, *, sync_timeout: float) -> None:
+        """Always synced."""
+
+    def stop(self) -> None:
+        """Nothing runs."""
+
+
+class Writer:
+    """Applies finalizer and annotation writes to the store, as the API server would."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.events: list[str] = []
+
+    def _put(self, meta: ObjectMeta, **changes: Any) -> None:
+        service = self.store.services.get(meta.key)
+        assert service is not None
+        self.store.services.put(replace(service, meta=replace(service.meta, **changes)))
+
+    def add_finalizer(
+        self, meta: ObjectMeta, finalizer: str, *, annotations: Mapping[str, str] | None = None
+    ) -> None:
+        current = self.store.services.get(meta.key)
+        assert current is not None
+        finalizers = tuple(dict.fromkeys((*current.meta.finalizers, finalizer)))
+        merged = {**current.meta.annotations, **(annotations or {})}
+        self._put(meta, finalizers=finalizers, annotations=merged)
+
+    def remove_finalizer(
+        self, meta: ObjectMeta, finalizer: str, *, annotations: tuple[str, ...] = ()
+    ) -> None:
+        raise AssertionError("a failing Service is never cleaned up here")
+
+    def annotate(self, meta: ObjectMeta, annotations: Mapping[str, str | None]) -> None:
+        current = self.store.services.get(meta.key)
+        assert current is not None
+        merged = {**current.meta.annotations, **annotations}
+        self._put(meta, annotations={k: v for k, v in merged.items() if v is not None})
+
+    def patch_status(self, meta: ObjectMeta, status: Mapping[str, Any]) -> None:
+        """Conditions are not read back by these runs."""
+
+    def event(self, meta: ObjectMeta, event_type: str, reason: str, message: str) -> None:
+        self.events.append(reason)
+
+    def close(self, timeout: float) -> None:
+        """Nothing buffered."""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def syncs_in(seconds: float) -> int:
+    """Syncs of a Service that always fails, in its first ``seconds``: one at 0, then one
+    after each backoff delay (5 s doubling, capped at 300 s) that still falls inside."""
+    count, at, delay = 1, 0.0, DEFAULT_BASE_DELAY
+    while at + delay <= seconds:
+        at += delay
+        count += 1
+        delay = min(DEFAULT_MAX_DELAY, delay * 2)
+    return count
+
+
+def test_a_permanently_failing_service_costs_a_bounded_number_of_calls_per_hour() -> None:
+    store = Store()
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    policy = CallPolicy(attempts=3, wait_initial=0.0, wait_max=0.0)
+    provider = FakeProvider(FakeSettings(), cluster_name="c", policy=policy)
+    provider.cloud.faults.add(FaultRule(code="InternalError", status=500, count=None))
+    controller = ServiceController(
+        store=store,
+        writer=Writer(store),
+        cluster_name="c",
+        providers={CLASS: provider},
+        queue=queue,
+        workers=0,
+        resync_seconds=0,
+    )
+    controller.start()
+    store.services.put(
+        ServiceSnapshot.parse(
+            {
+                "metadata": {"name": "web", "namespace": "ns", "uid": "uid-web"},
+                "spec": {
+                    "type": "LoadBalancer",
+                    "loadBalancerClass": CLASS,
+                    "ports": [{"name": "http", "port": 80, "nodePort": 30080}],
+                },
+            }
+        )
+    )
+    syncs: list[float] = []
+    calls_per_hour: list[int] = []
+    seen = 0
+    for second in range(int(HOURS * HOUR)):
+        clock.now = float(second)
+        while (key := queue.get(timeout=0)) is not None:
+            syncs.append(clock.now)
+            controller.process(key)
+            queue.done(key)
+        if (second + 1) % int(HOUR) == 0:
+            total = provider.cloud.counters.counts().total
+            calls_per_hour.append(total - seen)
+            seen = total
+
+    # The first sync's own finalizer write comes back as a Service update while it runs,
+    # so the key is synced once more at once (one extra sync, which also takes one
+    # backoff step: its delay is superseded by the earlier 5 s one already pending).
+    assert syncs[:2] == [0.0, 0.0]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(syncs[1:])]
+    assert gaps[:5] == [5.0, 20.0, 40.0, 80.0, 160.0]
+    assert max(gaps) == DEFAULT_MAX_DELAY  # capped at 300 s, never longer
+    assert all(gap == DEFAULT_MAX_DELAY for gap in gaps[5:])
+
+    per_sync = policy.attempts  # the first read fails every attempt; nothing else is called
+    first_hour_bound = (syncs_in(HOUR) + 1) * per_sync
+    steady_bound = int(HOUR // DEFAULT_MAX_DELAY) * per_sync
+    assert calls_per_hour[0] <= first_hour_bound
+    assert all(calls <= steady_bound for calls in calls_per_hour[1:])
+    assert calls_per_hour[0] > 0 and calls_per_hour[-1] > 0  # still retried, never given up
+    report(
+        f"permanently failing Service: backoff 5 s doubling to {DEFAULT_MAX_DELAY:.0f} s; "
+        f"bound {first_hour_bound} calls in the first hour ({syncs_in(HOUR) + 1} syncs x "
+        f"{per_sync} attempts), {steady_bound}/hour after; measured per hour over "
+        f"{HOURS} simulated hours: {calls_per_hour}"
+    )
