@@ -46,12 +46,26 @@ test-unit: install
 test-integration: setup
 	KUBEBUILDER_ASSETS="$$(scripts/kube-binaries.sh)" $(BIN)/python -m pytest -m "integration or e2e"
 
+# The whole crash matrix (SIGKILL after every k-th cloud write), 200 Services under
+# throttling and 30 % transient faults, the backoff budget; prints their figures
+# (collected in build/reliability.txt).  `make test` runs a reduced version of each.
+.PHONY: test-reliability
+test-reliability: setup
+	@mkdir -p build && rm -f build/reliability.txt
+	KUBEBUILDER_ASSETS="$$(scripts/kube-binaries.sh)" LBPROVIDER_RELIABILITY=full \
+		LBPROVIDER_RELIABILITY_REPORT="$(CURDIR)/build/reliability.txt" \
+		$(BIN)/python -m pytest -m "unit or e2e" tests/reliability \
+		tests/e2e/test_crash_matrix.py tests/e2e/test_crash_faults.py; \
+	status=$$?; echo "==> reliability figures"; cat build/reliability.txt 2>/dev/null; exit $$status
+
 # ARGS=--keep leaves the sandbox, the controller and the Services running.
 demo: install binaries
 	KUBEBUILDER_ASSETS="$$(scripts/kube-binaries.sh)" $(BIN)/python -m lbprovider.testing.demo --dir $(SANDBOX_DIR) $(ARGS)
 
+# B1-B5 on a fresh sandbox, one table (about 9 minutes on 2 cores; BENCH_SCALE=0.1 for a
+# quick look).  The older micro-benchmarks: `pytest -m bench -s tests/bench`.
 bench: install binaries
-	KUBEBUILDER_ASSETS="$$(scripts/kube-binaries.sh)" $(BIN)/python -m pytest -m bench -s tests/bench
+	KUBEBUILDER_ASSETS="$$(scripts/kube-binaries.sh)" $(BIN)/python tests/bench/bench.py
 
 clean:
 	-$(BIN)/lbprovider sandbox down --dir $(SANDBOX_DIR) 2>/dev/null

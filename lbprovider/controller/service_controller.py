@@ -226,7 +226,7 @@ class ServiceController:
             return  # start() computes the node set once the first list is in
         if node_target(old) == node_target(new):
             return  # status heartbeats, readiness flaps, unrelated labels: O(1), no rescan
-        targets = eligible_nodes(nodes.items())
+        targets = eligible_nodes(nodes.items(), previous=self._node_targets)
         if targets == self._node_targets:
             return  # readiness flaps and unrelated updates: nothing to do
         self._node_targets = targets

@@ -9,14 +9,19 @@ when something changes, and reports what it cannot honour as warnings.
 Its load balancers live in a :class:`FakeCloud`, which counts calls and
 injects faults with the mock-cloud kit's pieces and is called through the
 provider kit's call wrapper, like a real cloud: several provider instances
-(a restarted process) can share one.
+(a restarted process) can share one.  A load balancer's id and address derive
+from the Service UID, so a process that starts on an empty fake cloud (a
+restart of the in-memory default) answers with what it answered before, as a
+real cloud would.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,15 +106,52 @@ class FakeCloudError(Exception):
         self.status = status
 
 
+class LoadBalancers(dict[Owner, FakeLoadBalancer]):
+    """The fake cloud's load balancers by owner, indexed by address.
+
+    The index makes picking a free address O(1), so creating 10,000 load
+    balancers stays linear; every way the benches and tests write goes through it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addresses: Counter[str] = Counter()
+
+    def __setitem__(self, owner: Owner, lb: FakeLoadBalancer) -> None:
+        self._forget(owner)
+        super().__setitem__(owner, lb)
+        self.addresses[lb.address] += 1
+
+    def __delitem__(self, owner: Owner) -> None:
+        self._forget(owner)
+        super().__delitem__(owner)
+
+    def pop(self, owner: Owner, default: Any = None) -> Any:
+        """``dict.pop``, keeping the index."""
+        self._forget(owner)
+        return super().pop(owner, default)
+
+    def clear(self) -> None:
+        """``dict.clear``, keeping the index."""
+        super().clear()
+        self.addresses.clear()
+
+    def _forget(self, owner: Owner) -> None:
+        old = self.get(owner)
+        if old is not None:
+            self.addresses[old.address] -= 1
+            if not self.addresses[old.address]:
+                del self.addresses[old.address]
+
+
 class FakeCloud:
     """The fake provider's "cloud": load balancers by owner, call counters and faults."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.load_balancers: dict[Owner, FakeLoadBalancer] = {}
+        self.load_balancers = LoadBalancers()
         self.counters = CallCounters()
         self.faults = FaultPlan()
-        self.sequence = 0
 
     def request(self, action: str) -> None:
         """Count one API call and answer any injected fault for it."""
@@ -152,7 +194,7 @@ class FakeProvider:
         self.cloud = cloud if cloud is not None else FakeCloud()
         self.calls: list[Call] = []
         self._failures: dict[tuple[str, str | None], list[Exception]] = {}
-        self._pool = ipaddress.ip_network(settings.address_pool).hosts()
+        self._pool = ipaddress.ip_network(settings.address_pool)
         self._lock = threading.Lock()
         self._caller = CloudCaller(
             provider="fake",
@@ -162,7 +204,7 @@ class FakeProvider:
         )
 
     @property
-    def load_balancers(self) -> dict[Owner, FakeLoadBalancer]:
+    def load_balancers(self) -> LoadBalancers:
         """The cloud's load balancers by owner (shared with other instances on one cloud)."""
         return self.cloud.load_balancers
 
@@ -249,16 +291,7 @@ class FakeProvider:
         owner = self._owner(desired.ref)
         existing = self._read(owner)
         if existing is None:
-            with self.cloud.lock:
-                self.cloud.sequence += 1
-                lb_id = f"fake-lb-{self.cloud.sequence}"
-            address = (
-                desired.requested_ip
-                if (desired.requested_ip and self.settings.supports_requested_ip)
-                else self._next_address()
-            )
-            lb = FakeLoadBalancer(lb_id=lb_id, address=address, desired=desired)
-            self._write("CreateLoadBalancer", owner, lb)
+            lb = self._create(owner, desired)
         elif existing.desired != desired:
             lb = FakeLoadBalancer(lb_id=existing.lb_id, address=existing.address, desired=desired)
             self._write("ModifyLoadBalancer", owner, lb)
@@ -305,17 +338,43 @@ class FakeProvider:
         )
         return tuple(changes)
 
-    def _next_address(self) -> str:
-        with self._lock:
-            address = next(self._pool, None)
-        if address is None:
-            raise CloudApiError(
-                provider="fake",
-                action="CreateLoadBalancer",
-                code="AddressPoolExhausted",
-                message=f"no address left in {self.settings.address_pool}",
-            )
-        return str(address)
+    def _create(self, owner: Owner, desired: DesiredLoadBalancer) -> FakeLoadBalancer:
+        self._caller.call("CreateLoadBalancer", self.cloud.request, "CreateLoadBalancer")
+        # Choosing the address and storing the load balancer under one lock keeps
+        # addresses unique when workers create load balancers concurrently.
+        with self.cloud.lock:
+            lb = self.cloud.load_balancers.get(owner)
+            if lb is None:
+                lb = FakeLoadBalancer(
+                    lb_id=lb_id_for(desired.ref.uid),
+                    address=self._address_for(desired),
+                    desired=desired,
+                )
+                self.cloud.load_balancers[owner] = lb
+        return lb
+
+    def _address_for(self, desired: DesiredLoadBalancer) -> str:
+        """The requested IP, else the pool address the UID hashes to (next free one on a clash).
+
+        The caller holds the cloud's lock.
+        """
+        if desired.requested_ip and self.settings.supports_requested_ip:
+            return desired.requested_ip
+        in_use = self.cloud.load_balancers.addresses
+        pool = self._pool
+        # Hosts only: skip the network and broadcast addresses where the pool has them.
+        first, count = (1, pool.num_addresses - 2) if pool.num_addresses > 2 else (0, 1)
+        start = _uid_digest(desired.ref.uid) % count
+        for step in range(count):
+            address = str(pool[first + (start + step) % count])
+            if address not in in_use:
+                return address
+        raise CloudApiError(
+            provider="fake",
+            action="CreateLoadBalancer",
+            code="AddressPoolExhausted",
+            message=f"no address left in {self.settings.address_pool}",
+        )
 
     def list_owned(self) -> tuple[OwnedLoadBalancer, ...]:
         """The fake cloud's load balancers of this cluster."""
@@ -331,6 +390,15 @@ class FakeProvider:
             )
             for lb in sorted(found, key=lambda lb: lb.lb_id)
         )
+
+
+def _uid_digest(uid: str) -> int:
+    return int.from_bytes(hashlib.sha256(uid.encode()).digest()[:8], "big")
+
+
+def lb_id_for(uid: str) -> str:
+    """The fake cloud's id for the load balancer of the Service with ``uid``."""
+    return f"fake-lb-{_uid_digest(uid):016x}"[:20]
 
 
 def _listeners(desired: DesiredLoadBalancer | None) -> set[str]:

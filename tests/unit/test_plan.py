@@ -158,11 +158,12 @@ def test_a_cleaned_up_service_plans_nothing() -> None:
 def test_a_class_change_plans_the_old_deletion_before_the_new_load_balancer() -> None:
     old, new = provider(), provider()
     applied(old, service())
+    lb_id = next(iter(old.load_balancers.values())).lb_id
     moved = service(load_balancer_class=SECOND, recorded_class=CLASS)
     text, code = plan([moved], {CLASS: old, SECOND: new})
     assert code == EXIT_CHANGES
     lines = text.splitlines()
-    assert lines[0:2] == ["ns/web (x.io/fake): 1 change", "  - delete load balancer fake-lb-1"]
+    assert lines[0:2] == ["ns/web (x.io/fake): 1 change", f"  - delete load balancer {lb_id}"]
     assert lines[2] == "ns/web (x.io/fake-2): 4 changes"
     assert lines[3] == "  + create load balancer ns/web"
 
