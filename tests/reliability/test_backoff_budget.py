@@ -11,120 +11,25 @@ wrapper's attempts; the run measures the calls the cloud actually saw.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
-from dataclasses import replace
-from typing import Any, Generic, TypeVar
 
 import pytest
 
 from cloud_audit import report
 from lbprovider.controller.service_controller import ServiceController
 from lbprovider.kube.snapshots import (
-    EndpointSliceSnapshot,
-    NodeSnapshot,
-    ObjectMeta,
     ServiceSnapshot,
 )
 from lbprovider.kube.workqueue import DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, WorkQueue
 from lbprovider.mockkit import FaultRule
 from lbprovider.providerkit.calls import CallPolicy
 from lbprovider.testing.fake_provider import FakeProvider, FakeSettings
+from lbprovider.testing.memory import ManualClock, MemoryStore, RecordingWriter
 
 pytestmark = pytest.mark.unit
 
 CLASS = "x.io/lb"
 HOUR = 3600.0
 HOURS = 6
-T = TypeVar("T", ServiceSnapshot, NodeSnapshot, EndpointSliceSnapshot)
-
-
-class Lister(Generic[T]):
-    """A dict of snapshots that tells its handlers about changes, like an informer."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, T] = {}
-        self._handlers: list[Callable[[T | None, T | None], None]] = []
-
-    def get(self, key: str) -> T | None:
-        return self._items.get(key)
-
-    def items(self) -> list[T]:
-        return list(self._items.values())
-
-    def has_synced(self) -> bool:
-        return True
-
-    def add_handler(self, handler: Callable[[T | None, T | None], None]) -> None:
-        self._handlers.append(handler)
-
-    def put(self, item: T) -> None:
-        old = self._items.get(item.key)
-        self._items[item.key] = item
-        for handler in self._handlers:
-            handler(old, item)
-
-
-class Store:
-    def __init__(self) -> None:
-        self.services: Lister[ServiceSnapshot] = Lister()
-        self.nodes: Lister[NodeSnapshot] = Lister()
-        self.slices: Lister[EndpointSliceSnapshot] = Lister()
-
-    def start(self, *, sync_timeout: float) -> None:
-        """Always synced."""
-
-    def stop(self) -> None:
-        """Nothing runs."""
-
-
-class Writer:
-    """Applies finalizer and annotation writes to the store, as the API server would."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.events: list[str] = []
-
-    def _put(self, meta: ObjectMeta, **changes: Any) -> None:
-        service = self.store.services.get(meta.key)
-        assert service is not None
-        self.store.services.put(replace(service, meta=replace(service.meta, **changes)))
-
-    def add_finalizer(
-        self, meta: ObjectMeta, finalizer: str, *, annotations: Mapping[str, str] | None = None
-    ) -> None:
-        current = self.store.services.get(meta.key)
-        assert current is not None
-        finalizers = tuple(dict.fromkeys((*current.meta.finalizers, finalizer)))
-        merged = {**current.meta.annotations, **(annotations or {})}
-        self._put(meta, finalizers=finalizers, annotations=merged)
-
-    def remove_finalizer(
-        self, meta: ObjectMeta, finalizer: str, *, annotations: tuple[str, ...] = ()
-    ) -> None:
-        raise AssertionError("a failing Service is never cleaned up here")
-
-    def annotate(self, meta: ObjectMeta, annotations: Mapping[str, str | None]) -> None:
-        current = self.store.services.get(meta.key)
-        assert current is not None
-        merged = {**current.meta.annotations, **annotations}
-        self._put(meta, annotations={k: v for k, v in merged.items() if v is not None})
-
-    def patch_status(self, meta: ObjectMeta, status: Mapping[str, Any]) -> None:
-        """Conditions are not read back by these runs."""
-
-    def event(self, meta: ObjectMeta, event_type: str, reason: str, message: str) -> None:
-        self.events.append(reason)
-
-    def close(self, timeout: float) -> None:
-        """Nothing buffered."""
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def syncs_in(seconds: float) -> int:
@@ -139,15 +44,15 @@ def syncs_in(seconds: float) -> int:
 
 
 def test_a_permanently_failing_service_costs_a_bounded_number_of_calls_per_hour() -> None:
-    store = Store()
-    clock = Clock()
+    store = MemoryStore()
+    clock = ManualClock()
     queue = WorkQueue(clock=clock)
     policy = CallPolicy(attempts=3, wait_initial=0.0, wait_max=0.0)
     provider = FakeProvider(FakeSettings(), cluster_name="c", policy=policy)
     provider.cloud.faults.add(FaultRule(code="InternalError", status=500, count=None))
     controller = ServiceController(
         store=store,
-        writer=Writer(store),
+        writer=RecordingWriter(store),
         cluster_name="c",
         providers={CLASS: provider},
         queue=queue,
