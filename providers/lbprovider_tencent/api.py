@@ -17,10 +17,10 @@ blocks on a slow task.  Replies are parsed into the model's ``Remote*`` values.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tencentcloud.clb.v20180317 import clb_client, models
@@ -29,7 +29,7 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 
-from lbprovider.cloud import CONNECTION_ERROR, CloudApiError, CloudError, RetryAfter
+from lbprovider.cloud import CONNECTION_ERROR, CloudApiError, CloudError, RetryAfter, ServiceRef
 from lbprovider.providerkit import CallPolicy, CloudCaller, Credentials, ErrorCodes, batched
 from lbprovider.providerkit.calls import Translate
 from lbprovider_tencent.model import (
@@ -40,17 +40,24 @@ from lbprovider_tencent.model import (
     RemoteListener,
     TargetKey,
 )
-from lbprovider_tencent.naming import tags_of
+from lbprovider_tencent.naming import client_token, tags_of
 from lbprovider_tencent.settings import TencentSettings
+
+log = logging.getLogger(__name__)
 
 PROVIDER = "tencent"
 TASK_SUCCEEDED, TASK_FAILED = 0, 1
 DESCRIBE_LIMIT = 100
 """``DescribeLoadBalancers`` page size (CLB's maximum)."""
-TARGET_BATCH = 20
-"""``RegisterTargets``/``DeregisterTargets`` take at most 20 targets a call."""
+TARGET_BATCH = 500
+"""``BatchRegisterTargets``/``BatchDeregisterTargets`` take up to 500 targets a call, across
+the CLB's listeners ("批量绑定的资源数量上限为500", api.json action docs)."""
 LISTENER_BATCH = 20
-"""``DescribeTargets`` takes at most 20 listener ids a call."""
+"""``DescribeTargets`` takes at most 20 listener ids a call ("ID 数量上限为20个", api.json)."""
+TOKEN_ROUNDS = 10
+"""Fresh ClientTokens tried when the CLB an earlier token made is gone (see create)."""
+SPENT_TOKEN = "InvalidParameter.ClientTokenLimitExceeded"  # noqa: S105 - an error code
+"""The token's order ended without a CLB, or went stale (SDK errorcodes.py): use the next."""
 
 ERROR_CODES = ErrorCodes(
     throttling=frozenset(
@@ -62,6 +69,8 @@ ERROR_CODES = ErrorCodes(
             "FailedOperation.RateLimitExceeded",
         }
     ),
+    # "正在操作指定的资源, 请稍后重试" (SDK errorcodes.py): a task holds the CLB; CLB
+    # refuses every other write on it until the task ends.  Busy: retried, then RetryAfter.
     busy=frozenset({"FailedOperation.ResourceInOperating"}),
     # ServerNetworkError: the SDK's code for a non-200 answer (a gateway failure).
     transient=frozenset({"InternalError", "ServerNetworkError"}),
@@ -188,7 +197,12 @@ class ClbApi:
     def describe_load_balancers(
         self, *, lb_ids: Iterable[str] = (), filters: list[dict[str, Any]] | None = None
     ) -> list[RemoteClb]:
-        """Every CLB matching, oldest first (CLB lists newest first unless told)."""
+        """Every CLB matching, oldest first.
+
+        CLB lists newest first unless told (``OrderType`` "默认为1, 按照创建时间倒序",
+        api.json): ask for creation order explicitly, so pages stay stable while CLBs are
+        created and "the oldest" of duplicates is the first.
+        """
         params: dict[str, Any] = {"OrderBy": "CreateTime", "OrderType": 0, "Limit": DESCRIBE_LIMIT}
         if lb_ids:
             params["LoadBalancerIds"] = list(lb_ids)
@@ -215,29 +229,64 @@ class ClbApi:
         found = self.describe_load_balancers(lb_ids=[lb_id])
         return found[0] if found else None
 
-    def create_load_balancer(self, spec: ClbSpec, *, vpc_id: str) -> str:
-        """Create the CLB and wait for it; its id."""
+    def create_load_balancer(self, spec: ClbSpec, *, ref: ServiceRef, vpc_id: str) -> RemoteClb:
+        """Create ``ref``'s CLB and wait for it; the CLB as described.
+
+        Idempotent across calls and restarts: the ``ClientToken`` comes from the Service
+        (:func:`naming.client_token`), and CLB answers a token it has seen with the CLB
+        that token made ("用于保证请求幂等性的字符串", CreateLoadBalancer.ClientToken).  A
+        creation still running when an earlier call gave up (RetryAfter), or delayed so the
+        CLB is not listed yet, is resumed, not duplicated.  Once that CLB is gone (deleted
+        since: the Service needs a new one), the next token in a fixed sequence is used.
+        RetryAfter while the creation runs.
+        """
         params: dict[str, Any] = {
             "LoadBalancerType": spec.lb_type,
             "LoadBalancerName": spec.name,
             "VpcId": vpc_id,
             "Tags": [{"TagKey": key, "TagValue": value} for key, value in spec.tags.items()],
-            # The same token on every attempt makes the kit's retries of this call idempotent.
-            "ClientToken": str(uuid.uuid4()),
         }
         if spec.subnet_id:
             params["SubnetId"] = spec.subnet_id
             if spec.vip:
                 params["Vip"] = spec.vip
-        created = self.call("CreateLoadBalancer", params)
-        lb_ids = [str(lb_id) for lb_id in created.get("LoadBalancerIds") or ()]
-        task_ids = self.wait_task(str(created["RequestId"]), f"creating {spec.name}")
-        # A delayed creation answers no id at first: the task names it.
-        return (lb_ids or list(task_ids) or [""])[0]
+        fingerprint = f"{spec.lb_type}/{vpc_id}/{spec.subnet_id or ''}/{spec.vip or ''}"
+        for attempt in range(TOKEN_ROUNDS):
+            token = client_token(ref, fingerprint=fingerprint, attempt=attempt)
+            try:
+                created = self.call("CreateLoadBalancer", {**params, "ClientToken": token})
+            except TencentApiError as error:
+                if error.code == SPENT_TOKEN:
+                    continue
+                raise
+            lb_ids = [str(lb_id) for lb_id in created.get("LoadBalancerIds") or ()]
+            task_ids = self.wait_task(str(created["RequestId"]), f"creating {spec.name}")
+            # A delayed creation answers no id ("创建出现延迟时, 此字段可能返回为空"): the task
+            # names it (DescribeTaskStatus.LoadBalancerIds).
+            lb_id = (lb_ids or list(task_ids) or [""])[0]
+            if not lb_id:
+                raise RetryAfter(
+                    self._settings.retry_after_seconds, f"CLB {spec.name} has no id yet"
+                )
+            lb = self.describe_load_balancer(lb_id)
+            if lb is not None:
+                return lb
+            log.info(
+                "the CLB of an earlier ClientToken is gone; creating with the next token",
+                extra={"service": ref.key, "lb_id": lb_id, "attempt": attempt},
+            )
+        raise CloudError(f"no fresh ClientToken left to create the CLB of {ref.key}")
 
     def delete_load_balancer(self, lb_id: str) -> None:
-        """Delete the CLB; success when it is gone already."""
-        started = self.call_or_none("DeleteLoadBalancer", {"LoadBalancerIds": [lb_id]})
+        """Delete the CLB; success when it is gone already.
+
+        ``ForceDelete``: CLB refuses to delete a CLB with 20 or more bound backends, or with
+        more than 10 Mbps of traffic in the last 5 minutes, unless forced (api.json,
+        DeleteLoadBalancer.ForceDelete); the Service is gone, so its CLB must go too.
+        """
+        started = self.call_or_none(
+            "DeleteLoadBalancer", {"LoadBalancerIds": [lb_id], "ForceDelete": True}
+        )
         if started is not None:
             self.wait_task(str(started["RequestId"]), f"deleting {lb_id}")
 
@@ -313,25 +362,40 @@ class ClbApi:
                 )
         return have
 
-    def register_targets(self, lb_id: str, listener_id: str, keys: Iterable[TargetKey]) -> None:
-        self._change_targets("RegisterTargets", lb_id, listener_id, keys)
+    def register_targets(self, lb_id: str, targets: Sequence[tuple[str, TargetKey]]) -> None:
+        """Register ``(listener id, target)`` pairs across the CLB's listeners."""
+        self._change_targets("BatchRegisterTargets", lb_id, targets)
 
-    def deregister_targets(self, lb_id: str, listener_id: str, keys: Iterable[TargetKey]) -> None:
-        self._change_targets("DeregisterTargets", lb_id, listener_id, keys)
+    def deregister_targets(self, lb_id: str, targets: Sequence[tuple[str, TargetKey]]) -> None:
+        """Deregister ``(listener id, target)`` pairs across the CLB's listeners."""
+        self._change_targets("BatchDeregisterTargets", lb_id, targets)
 
     def _change_targets(
-        self, action: str, lb_id: str, listener_id: str, keys: Iterable[TargetKey]
+        self, action: str, lb_id: str, targets: Sequence[tuple[str, TargetKey]]
     ) -> None:
-        for chunk in batched(keys, TARGET_BATCH):
-            self._write(
+        # One call per 500 targets, whatever the number of listeners they are spread over.
+        for chunk in batched(targets, TARGET_BATCH):
+            done = self._write(
                 action,
                 {
                     "LoadBalancerId": lb_id,
-                    "ListenerId": listener_id,
-                    "Targets": [_target(key) for key in chunk],
+                    "Targets": [
+                        {"ListenerId": listener_id, **_target(key)} for listener_id, key in chunk
+                    ],
                 },
-                f"{action} on {listener_id}",
+                f"{action} on {lb_id}",
             )
+            failed = done.get("FailListenerIdSet") or []
+            if failed:
+                raise TencentApiError(
+                    provider=PROVIDER,
+                    action=action,
+                    code="FailedOperation",
+                    message=(
+                        f"listeners {', '.join(map(str, failed))}: {done.get('Message') or ''}"
+                    ),
+                    request_id=str(done.get("RequestId") or ""),
+                )
 
 
 def _target(key: TargetKey) -> dict[str, Any]:

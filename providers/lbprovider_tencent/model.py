@@ -33,8 +33,10 @@ from lbprovider.cloud import (
 from lbprovider.cloud.tags import CLUSTER_TAG, is_owned_by, ownership_tags
 from lbprovider_tencent import naming
 from lbprovider_tencent.options import (
+    ANNOTATION_CLUSTER_HEALTH_CHECK,
     ANNOTATION_EXISTED_LBID,
     ANNOTATION_INTERNAL_SUBNET,
+    ANNOTATION_KUBE_PROXY_HEALTH_PORT,
     Options,
 )
 
@@ -43,6 +45,19 @@ LB_CREATING, LB_NORMAL = 0, 1
 SESSION_MIN, SESSION_MAX = 30, 3600
 """CLB's range for ``SessionExpireTime`` (0 turns session persistence off)."""
 TARGET_WEIGHT = 10
+CHECK_PORT_DEFAULT = -1
+"""``HealthCheck.CheckPort`` -1 puts the check back on the backend port ("传参数值-1可恢复
+默认设置", api.json HealthCheck.CheckPort): how leaving a healthz port is written."""
+HTTP_CODE_2XX = 2
+"""``HealthCheck.HttpCode`` is a bitmask (1: 1xx, 2: 2xx, 4: 3xx, 8: 4xx, 16: 5xx) whose
+default, 31, counts a 5xx as healthy; kube-proxy's healthz answers 503 where a node must
+get no traffic, so only 2xx is healthy (api.json HealthCheck.HttpCode)."""
+HTTP_VERSION = "HTTP/1.1"
+"""Required with ``CheckType: HTTP`` on a TCP listener (api.json HealthCheck.HttpVersion)."""
+HTTP_CHECK_DOMAIN = "kube-proxy.healthz"
+"""The Host header of HTTP checks: required on a TCP listener (api.json
+HealthCheck.HttpCheckDomain); kube-proxy ignores it, so any name CLB accepts will do."""
+HEALTHZ_PATH = "/healthz"
 
 TargetKey = tuple[str, str, int]
 """``("CVM", instance id, port)`` or ``("ENI", IP, port)``: one registered backend."""
@@ -182,20 +197,56 @@ def _session_expire(desired: DesiredLoadBalancer, warnings: list[str]) -> int:
     return clamped
 
 
-def health_check(desired: DesiredLoadBalancer, listener: Listener) -> dict[str, Any]:
-    """CLB's ``HealthCheck`` for one listener."""
-    check = desired.health_check
-    if check is not None and listener.protocol is Protocol.TCP:
-        # externalTrafficPolicy: Local: only nodes with local endpoints answer healthz.
-        return {
-            "HealthSwitch": 1,
-            "CheckType": "HTTP",
-            "CheckPort": check.port,
-            "HttpCheckPath": check.path,
-        }
-    if listener.protocol is Protocol.TCP:
-        return {"HealthSwitch": 1, "CheckType": "TCP"}
-    return {"HealthSwitch": 1}
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthPolicy:
+    """How externalTrafficPolicy: Cluster node targets are checked (class settings,
+    overridden per Service by annotation)."""
+
+    cluster_check: str = "kube-proxy"
+    """``kube-proxy`` (HTTP /healthz on ``kube_proxy_port``) or ``traffic-port`` (TCP)."""
+    kube_proxy_port: int = 10256
+
+
+def http_check(port: int, path: str = HEALTHZ_PATH) -> dict[str, Any]:
+    """An HTTP GET health check of a TCP listener, healthy on 2xx only, with the
+    companions CLB requires of a TCP listener's HTTP check."""
+    return {
+        "HealthSwitch": 1,
+        "CheckType": "HTTP",
+        "CheckPort": port,
+        "HttpCheckPath": path,
+        "HttpCheckMethod": "GET",
+        "HttpCheckDomain": HTTP_CHECK_DOMAIN,
+        "HttpVersion": HTTP_VERSION,
+        "HttpCode": HTTP_CODE_2XX,
+    }
+
+
+def health_check(
+    desired: DesiredLoadBalancer, listener: Listener, *, policy: HealthPolicy = HealthPolicy()
+) -> dict[str, Any]:
+    """CLB's ``HealthCheck`` for one listener.
+
+    - UDP: PING.  CLB's UDP listeners check with PING or CUSTOM only (api.json
+      HealthCheck.CheckType: "UDP监听器支持PING/CUSTOM"); kube-proxy's healthz is HTTP
+      over TCP, which neither can ask, so a UDP listener checks that the target answers.
+    - TCP, externalTrafficPolicy Local: HTTP /healthz on healthCheckNodePort, 2xx only
+      (kube-proxy answers 503 on a node without a local endpoint).
+    - TCP, Cluster, node targets: kube-proxy's node health (KEP-3836, /healthz on
+      ``kube_proxy_port``, so a draining node or a dead kube-proxy is taken out), or a
+      TCP check of the node port (``traffic-port``).
+    - TCP, Pod targets: a TCP check of the Pod's port.
+
+    Every TCP-listener check names its port: -1 (the backend port) unless it checks a
+    healthz port, so leaving Local or kube-proxy puts the check back on the traffic port.
+    """
+    if listener.protocol is Protocol.UDP:
+        return {"HealthSwitch": 1, "CheckType": "PING"}
+    if desired.health_check is not None:
+        return http_check(desired.health_check.port, desired.health_check.path)
+    if desired.backend_mode is BackendMode.NODE_PORT and policy.cluster_check == "kube-proxy":
+        return http_check(policy.kube_proxy_port)
+    return {"HealthSwitch": 1, "CheckType": "TCP", "CheckPort": CHECK_PORT_DEFAULT}
 
 
 def targets(
@@ -230,15 +281,43 @@ def _warnings(desired: DesiredLoadBalancer, options: Options) -> list[str]:
         item.protocol is Protocol.UDP for item in desired.listeners
     ):
         warnings.append(
-            "the externalTrafficPolicy: Local health check applies to TCP listeners only; "
-            "UDP listeners keep CLB's default check"
+            "the externalTrafficPolicy: Local health check applies to TCP listeners only: "
+            "CLB's UDP listeners cannot check HTTP and get a PING check, so nodes without a "
+            "local endpoint still receive UDP traffic"
+        )
+    overrides = [
+        name
+        for name, value in (
+            (ANNOTATION_CLUSTER_HEALTH_CHECK, options.cluster_health_check),
+            (ANNOTATION_KUBE_PROXY_HEALTH_PORT, options.kube_proxy_health_port),
+        )
+        if value is not None
+    ]
+    if overrides and (
+        desired.health_check is not None or desired.backend_mode is BackendMode.POD_IP
+    ):
+        warnings.append(
+            f"{', '.join(overrides)} applies to externalTrafficPolicy: Cluster node targets "
+            "only; ignored"
         )
     return warnings
 
 
-def build(desired: DesiredLoadBalancer, options: Options) -> ClbSpec:
-    """The CLB ``desired`` asks for (only this cloud's nodes are targeted)."""
+def health_policy(options: Options, default: HealthPolicy) -> HealthPolicy:
+    """The class's Cluster health check with the Service's annotations applied."""
+    return HealthPolicy(
+        cluster_check=options.cluster_health_check or default.cluster_check,
+        kube_proxy_port=options.kube_proxy_health_port or default.kube_proxy_port,
+    )
+
+
+def build(
+    desired: DesiredLoadBalancer, options: Options, *, health: HealthPolicy = HealthPolicy()
+) -> ClbSpec:
+    """The CLB ``desired`` asks for (only this cloud's nodes are targeted); ``health`` is
+    the class's Cluster health check, which the Service's annotations may override."""
     ref = desired.ref
+    policy = health_policy(options, health)
     warnings = _warnings(desired, options)
     session = _session_expire(desired, warnings)
     instances: list[str] = []
@@ -254,7 +333,7 @@ def build(desired: DesiredLoadBalancer, options: Options) -> ClbSpec:
             name=naming.listener_name(ref, listener),
             port=listener.port,
             protocol=listener.protocol,
-            health_check=health_check(desired, listener),
+            health_check=health_check(desired, listener, policy=policy),
             session_expire=session,
             targets=targets(desired, listener, instances),
         )
@@ -355,8 +434,17 @@ def listener_ids(
 def _check_differs(current: RemoteListener, listener: ListenerSpec) -> bool:
     # Only the keys we set: CLB fills in defaults (intervals, thresholds) we leave alone.
     return any(
-        current.health_check.get(key) != value for key, value in listener.health_check.items()
+        _check_value(key, current.health_check.get(key)) != _check_value(key, value)
+        for key, value in listener.health_check.items()
     )
+
+
+def _check_value(key: str, value: Any) -> Any:
+    # CheckPort -1 is written to mean "the backend port"; CLB may read it back as null
+    # ("此字段可能返回 null") or as -1: all three are the same check.
+    if key == "CheckPort" and value in (None, 0, CHECK_PORT_DEFAULT):
+        return CHECK_PORT_DEFAULT
+    return value
 
 
 def target_diff(wanted: frozenset[TargetKey], have: frozenset[TargetKey]) -> TargetDiff:
@@ -476,12 +564,14 @@ def target_text(key: TargetKey) -> str:
 
 def health_check_text(protocol: str, check: Mapping[str, Any]) -> str:
     """``HTTP:10256/healthz``, ``TCP:traffic-port`` (CLB checks the backend port unless
-    ``CheckPort`` says otherwise), or ``off``."""
+    ``CheckPort`` says otherwise), ``PING`` or ``off``."""
     if check.get("HealthSwitch", 1) == 0:
         return "off"
     kind = str(check.get("CheckType") or protocol)
+    if kind == "PING":
+        return kind  # ICMP: no port
     port = check.get("CheckPort")
-    where = str(port) if port else "traffic-port"
+    where = str(port) if port and port != CHECK_PORT_DEFAULT else "traffic-port"
     if kind == "HTTP":
         return f"HTTP:{where}{check.get('HttpCheckPath') or '/'}"
     return f"{kind}:{where}"

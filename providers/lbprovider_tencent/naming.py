@@ -9,6 +9,7 @@ user's.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,13 +19,16 @@ from lbprovider.cloud.tags import CLUSTER_TAG, owner_filter, ownership_tags
 
 PROVIDER_ID_PREFIX = "qcloud:///"
 """``spec.providerID`` of a Tencent Cloud node: ``qcloud:///<zone>/ins-...``."""
-LB_NAME_MAX = 60
-"""CLB's limit on ``LoadBalancerName``."""
+LB_NAME_MAX = 80
+"""CLB's limit on ``LoadBalancerName``: "1-80 个...字符" (api.json, CreateLoadBalancer)."""
+CLIENT_TOKEN_MAX = 64
+"""``ClientToken``: "最大值不超过64个ASCII字符" (api.json, CreateLoadBalancer)."""
 _INSTANCE_ID = re.compile(r"^ins-[0-9a-z]+$")
 
 __all__ = [
     "LB_NAME_MAX",
     "PROVIDER_ID_PREFIX",
+    "client_token",
     "cluster_filters",
     "instance_id",
     "lb_name",
@@ -39,6 +43,18 @@ __all__ = [
 def lb_name(ref: ServiceRef) -> str:
     """The CLB's display name (informative only; ownership is in the tags)."""
     return f"k8s-{ref.namespace}-{ref.name}"[:LB_NAME_MAX]
+
+
+def client_token(ref: ServiceRef, *, fingerprint: str, attempt: int = 0) -> str:
+    """The ``ClientToken`` of creating ``ref``'s CLB: the same for every attempt of one
+    creation, across calls and restarts, so a retried create answers the CLB the first
+    one made instead of a second one.  ``fingerprint`` is what the CLB is created with
+    (type, VPC, subnet, VIP); ``attempt`` moves on to a fresh token once the CLB an
+    earlier one made is gone (the Service's CLB was deleted and is needed again).
+    """
+    seed = f"{ref.cluster}/{ref.uid}/{fingerprint}"
+    token = f"lbp-{hashlib.sha256(seed.encode()).hexdigest()[:48]}-{attempt}"
+    return token[:CLIENT_TOKEN_MAX]
 
 
 def listener_prefix(ref: ServiceRef) -> str:

@@ -24,13 +24,14 @@ from lbprovider.cloud import (
     DesiredLoadBalancer,
     InvalidService,
     LoadBalancerStatus,
+    NodeTarget,
     OwnedLoadBalancer,
     PlannedChange,
     RetryAfter,
     ServiceRef,
 )
 from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_NAME_TAG, SERVICE_UID_TAG, is_owned_by
-from lbprovider_tencent import model
+from lbprovider_tencent import model, naming
 from lbprovider_tencent.api import ClbApi, TencentApiError
 from lbprovider_tencent.model import (
     ClbSpec,
@@ -40,6 +41,7 @@ from lbprovider_tencent.model import (
     RemoteClb,
     RemoteState,
     TargetDiff,
+    TargetKey,
 )
 from lbprovider_tencent.naming import cluster_filters, owner_filters
 from lbprovider_tencent.options import (
@@ -61,6 +63,10 @@ class TencentProvider:
         self._settings = settings
         self._api = api
         self._cluster = cluster_name
+        self._health = model.HealthPolicy(
+            cluster_check=settings.cluster_health_check,
+            kube_proxy_port=settings.kube_proxy_health_port,
+        )
 
     # ---- reading ------------------------------------------------------------------
 
@@ -109,9 +115,13 @@ class TencentProvider:
 
     def _spec(self, desired: DesiredLoadBalancer) -> tuple[Options, ClbSpec]:
         options = parse_options(desired.ref)
-        return options, model.build(desired, options)
+        return options, model.build(desired, options, health=self._health)
 
     # ---- the contract -------------------------------------------------------------
+
+    def targets(self, node: NodeTarget) -> bool:
+        """A CVM instance (``qcloud:///zone/ins-...``)."""
+        return naming.instance_id(node) is not None
 
     def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
         lb = self._find(ref, parse_options(ref))
@@ -194,7 +204,9 @@ class TencentProvider:
             raise CloudError("settings.vpc_id: required to create a CLB")
         log.info("creating load balancer", extra={"service": desired.ref.key})
         try:
-            lb_id = self._api.create_load_balancer(spec, vpc_id=self._settings.vpc_id)
+            return self._api.create_load_balancer(
+                spec, ref=desired.ref, vpc_id=self._settings.vpc_id
+            )
         except TencentApiError as error:
             if error.code.startswith("InvalidParameter") and (
                 spec.subnet_id or desired.requested_ip
@@ -202,10 +214,6 @@ class TencentProvider:
                 # The subnet annotation or loadBalancerIP is what the CLB refused.
                 raise InvalidService(f"CLB refused the Service's settings: {error}") from None
             raise
-        lb = self._api.describe_load_balancer(lb_id) if lb_id else None
-        if lb is None:
-            raise RetryAfter(self._settings.retry_after_seconds, f"CLB {lb_id} not visible yet")
-        return lb
 
     def _apply_listeners(self, lb_id: str, diff: ListenerDiff) -> dict[PortKey, str]:
         """Make the listener writes; (protocol, port) -> id of every wanted listener."""
@@ -224,13 +232,20 @@ class TencentProvider:
         targets: Iterable[tuple[ListenerSpec, TargetDiff]],
         ids: Mapping[PortKey, str],
     ) -> None:
+        register: list[tuple[str, TargetKey]] = []
+        deregister: list[tuple[str, TargetKey]] = []
         for listener, diff in targets:
             listener_id = ids.get(listener.key)
             if listener_id is None:
                 continue  # update_backends: a listener ensure() has yet to create
-            # Register before deregistering so the listener never runs empty mid-change.
-            self._api.register_targets(lb_id, listener_id, diff.register)
-            self._api.deregister_targets(lb_id, listener_id, diff.deregister)
+            register.extend((listener_id, key) for key in diff.register)
+            deregister.extend((listener_id, key) for key in diff.deregister)
+        # Across every listener at once (one call per 500 targets); register before
+        # deregistering so no listener runs empty mid-change.
+        if register:
+            self._api.register_targets(lb_id, register)
+        if deregister:
+            self._api.deregister_targets(lb_id, deregister)
 
 
 def create(settings: Mapping[str, Any], *, cluster_name: str) -> TencentProvider:

@@ -62,6 +62,25 @@ SCHEMA = SettingsSchema(
             minimum=1,
             doc="Attempts per API call on throttling, 5xx and network errors.",
         ),
+        Field(
+            name="cluster_health_check",
+            default="kube-proxy",
+            choices=("kube-proxy", "traffic-port"),
+            doc=(
+                "Health check of externalTrafficPolicy: Cluster node targets: kube-proxy's "
+                "node health (HTTP /healthz on kube_proxy_health_port, 2xx only) or "
+                "traffic-port (a TCP check of the node port). CLB's UDP listeners cannot "
+                "check HTTP: they keep CLB's PING check either way."
+            ),
+        ),
+        Field(
+            name="kube_proxy_health_port",
+            kind=int,
+            default=10256,
+            minimum=1,
+            maximum=65535,
+            doc="kube-proxy's --healthz-bind-address port (cluster_health_check: kube-proxy).",
+        ),
         *rate_limit_fields(
             qps=20,
             burst=20,
@@ -94,6 +113,9 @@ class TencentSettings:
     retry_after_seconds: float = 2.0
     request_timeout_seconds: int = 10
     max_attempts: int = 4
+    cluster_health_check: str = "kube-proxy"
+    """``kube-proxy`` or ``traffic-port``: how Cluster-policy node targets are checked."""
+    kube_proxy_health_port: int = 10256
     rate_limit_qps: float = 20.0
     """Client-side limit: cloud API calls per second on average (see the schema)."""
     rate_limit_burst: int = 20

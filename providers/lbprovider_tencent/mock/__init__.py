@@ -116,11 +116,13 @@ def _describe(lb: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_text(protocol: str, check: dict[str, Any]) -> str:
-    """``HTTP:10256/healthz``, ``TCP:traffic-port`` (no ``CheckPort``: the backend port)
-    or ``off``."""
+    """``HTTP:10256/healthz``, ``TCP:traffic-port`` (no ``CheckPort``: the backend port),
+    ``PING`` or ``off``."""
     if check.get("HealthSwitch", 1) == 0:
         return "off"
     kind = str(check.get("CheckType") or protocol)
+    if kind == "PING":
+        return kind
     where = str(check.get("CheckPort") or "traffic-port")
     if kind == "HTTP":
         return f"HTTP:{where}{check.get('HttpCheckPath') or '/'}"

@@ -58,6 +58,12 @@ class MissingParameterError(ClbError):
     code = "MissingParameter"
 
 
+class UnknownParameterError(ClbError):
+    """A parameter the action does not define (common code "UnknownParameter: 未知参数错误")."""
+
+    code = "UnknownParameter"
+
+
 class InvalidParameterError(ClbError):
     code = "InvalidParameter"
 
@@ -89,6 +95,23 @@ class ResourceNotFoundError(ClbError):
 class ResourceInOperatingError(ClbError):
     code = "FailedOperation.ResourceInOperating"
     message = "The load balancer has a task in progress; retry when it finishes."
+
+
+class TargetNumCheckRiskError(ClbError):
+    """DeleteLoadBalancer of a CLB with 20+ bound backends without ``ForceDelete``."""
+
+    code = "FailedOperation.TargetNumCheckRisk"
+    message = (
+        "Deleting a load balancer with 20 or more bound real servers is high risk; "
+        "pass ForceDelete=true to delete it."
+    )
+
+
+class ClientTokenLimitExceededError(ClbError):
+    """A ClientToken whose creation failed (or went stale) is used again."""
+
+    code = "InvalidParameter.ClientTokenLimitExceeded"
+    message = "The ClientToken has expired: its order ended without delivering the resource."
 
 
 class RequestLimitExceededError(ClbError):

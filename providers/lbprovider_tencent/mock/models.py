@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import random
+import re
 import string
 import threading
 import uuid
@@ -33,6 +34,46 @@ API_VERSION = "2018-03-17"
 TASK_RUNNING, TASK_SUCCEEDED, TASK_FAILED = 2, 0, 1
 LB_CREATING, LB_NORMAL = 0, 1
 PROTOCOLS = ("TCP", "UDP", "TCP_SSL", "HTTP", "HTTPS", "QUIC")
+LB_NAME_MAX = 80
+"""CreateLoadBalancer.LoadBalancerName: "1-80 个英文字母, 汉字等..." (api.json)."""
+DESCRIBE_TARGETS_LISTENERS_MAX = 20
+"""DescribeTargets.ListenerIds: "ID 数量上限为20个" (api.json)."""
+BATCH_TARGETS_MAX = 500
+"""Batch(De)RegisterTargets: "批量绑定的资源数量上限为500" (api.json, action docs)."""
+FORCE_DELETE_TARGETS = 20
+"""DeleteLoadBalancer.ForceDelete: a CLB with >= 20 bound backends is not deleted without
+``ForceDelete: true`` (api.json; error FailedOperation.TargetNumCheckRisk, SDK errorcodes)."""
+CHECK_TYPES = {
+    # HealthCheck.CheckType (api.json): "UDP监听器支持PING/CUSTOM, TCP监听器支持TCP/HTTP/CUSTOM,
+    # TCP_SSL/QUIC监听器支持TCP/HTTP"; "TCP, TCP_SSL, QUIC监听器默认值为TCP;UDP监听器默认为PING".
+    "TCP": ("TCP", "HTTP", "CUSTOM"),
+    "UDP": ("PING", "CUSTOM"),
+    "TCP_SSL": ("TCP", "HTTP"),
+    "QUIC": ("TCP", "HTTP"),
+}
+HEALTH_CHECK_DEFAULTS: dict[str, Any] = {
+    # HealthCheck field docs (api.json): on by default, TimeOut 2, IntervalTime 5, HealthNum 3,
+    # UnHealthNum 3, CheckPort = the backend port (read back as null).
+    "HealthSwitch": 1,
+    "TimeOut": 2,
+    "IntervalTime": 5,
+    "HealthNum": 3,
+    "UnHealthNum": 3,
+    "CheckPort": None,
+}
+HEALTH_CHECK_RANGES = {
+    # HealthCheck field docs (api.json): "可选值: 2~60", "取值范围为: 2-300", "可选值: 2~10",
+    # HttpCode "可选值: 1~31".
+    "HealthSwitch": (0, 1),
+    "TimeOut": (2, 60),
+    "IntervalTime": (2, 300),
+    "HealthNum": (2, 10),
+    "UnHealthNum": (2, 10),
+    "HttpCode": (1, 31),
+}
+_CHECK_DOMAIN = re.compile(r"^[a-z0-9.-]{1,80}$")
+"""Health check domain: 1-80 of a-z 0-9 . - (CLB console guide "Configuring Health Check",
+https://www.tencentcloud.com/document/product/214/39251)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,11 +192,15 @@ class ClbBackend:
         self.load_balancers: dict[str, LoadBalancerState] = {}
         self.tasks: dict[str, Task] = {}
         self._client_tokens: dict[str, tuple[str, str]] = {}
+        self._hidden: set[str] = set()
+        """CLBs of a delayed creation still running: not listed, no id answered yet."""
         self._public_ips = iter(ipaddress.ip_network("203.0.113.0/24").hosts())
         self._sequence = itertools.count(1)
         # Task knobs (the admin route ``/_admin/tasks``).
         self.hold_tasks = False
         self._fail_next_tasks = 0
+        self.delayed_create = False
+        """CreateLoadBalancer answers no id; the CLB is listed once its task is done."""
 
     @property
     def lock(self) -> threading.RLock:
@@ -289,7 +334,16 @@ class ClbBackend:
             task = self.tasks.get(task_id)
             if task is None:
                 raise exc.InvalidParameterValueError(f"TaskId {task_id} does not exist")
-            return {"Status": task.status, "LoadBalancerIds": list(task.lb_ids)}
+            hidden = task.status == TASK_RUNNING and any(
+                lb_id in self._hidden for lb_id in task.lb_ids
+            )
+            # A delayed creation names its CLB here once it is done (CreateLoadBalancer
+            # response doc: "...通过DescribeTaskStatus接口查询创建的资源ID").
+            return {
+                "Status": task.status,
+                "LoadBalancerIds": None if hidden else list(task.lb_ids),
+                "Message": task.message or None,
+            }
 
     # ---- validation helpers --------------------------------------------------
 
@@ -339,13 +393,25 @@ class ClbBackend:
         vip: str | None,
         tags: dict[str, str],
         client_token: str | None = None,
-    ) -> tuple[str, str, str]:
-        """Start creating a CLB; returns (lb id, deal name, task id)."""
+    ) -> tuple[str | None, str, str]:
+        """Start creating a CLB; returns (lb id, deal name, task id).
+
+        The id is None while a delayed creation runs (``delayed_create``): the real
+        CreateLoadBalancer "may return empty LoadBalancerIds when creation is delayed"
+        (its response doc).  A ClientToken seen before answers the same CLB and task
+        ("用于保证请求幂等性的字符串", CreateLoadBalancer.ClientToken), even once the CLB
+        is gone: the mock keeps tokens for ever, the harshest reading of the contract.
+        """
         with self._lock:
             self._advance_tasks()
             if client_token and client_token in self._client_tokens:
                 lb_id, task_id = self._client_tokens[client_token]
-                return lb_id, f"{task_id[:8]}-deal", task_id
+                if self.tasks[task_id].status == TASK_FAILED:
+                    # "当订单流程已结束且发货失败...提示当前ClientToken已经超时过期"
+                    # (InvalidParameter.ClientTokenLimitExceeded, SDK errorcodes.py).
+                    raise exc.ClientTokenLimitExceededError()
+                shown = None if lb_id in self._hidden else lb_id
+                return shown, f"{task_id[:8]}-deal", task_id
             if lb_type not in ("OPEN", "INTERNAL"):
                 raise exc.InvalidParameterValueError("LoadBalancerType must be OPEN or INTERNAL")
             if vpc_id is not None and vpc_id != self.vpc_id:
@@ -360,8 +426,10 @@ class ClbBackend:
                 if vip:
                     raise exc.InvalidParameterValueError("Vip can only be given for INTERNAL")
                 vips = [str(next(self._public_ips))]
-            if name is not None and not 1 <= len(name) <= 60:
-                raise exc.InvalidParameterValueError("LoadBalancerName must be 1-60 characters")
+            if name is not None and not 1 <= len(name) <= LB_NAME_MAX:
+                raise exc.InvalidParameterValueError(
+                    f"LoadBalancerName must be 1-{LB_NAME_MAX} characters"
+                )
             lb_id = self._new_id("lb")
             lb = LoadBalancerState(
                 lb_id=lb_id,
@@ -376,16 +444,23 @@ class ClbBackend:
             )
             self.load_balancers[lb_id] = lb
 
+            delayed = self.delayed_create
+            if delayed:
+                self._hidden.add(lb_id)
+
             def done() -> None:
                 lb.status = LB_NORMAL
+                self._hidden.discard(lb_id)
 
             def failed() -> None:
                 self.load_balancers.pop(lb_id, None)
+                self._hidden.discard(lb_id)
 
             task_id = self._start_task((lb_id,), done, failed)
             if client_token:
                 self._client_tokens[client_token] = (lb_id, task_id)
-            return lb_id, f"{task_id[:8]}-deal", task_id
+            shown = None if lb_id in self._hidden else lb_id
+            return shown, f"{task_id[:8]}-deal", task_id
 
     def seed_load_balancer(self, *, lb_type: str = "OPEN", name: str = "pre-existing") -> str:
         """Create a ready CLB outside the API (a user's pre-existing CLB, for reuse tests)."""
@@ -413,7 +488,11 @@ class ClbBackend:
         with self._lock:
             listener_id = self._new_id("lbl")
             self.load_balancers[lb_id].listeners[listener_id] = ListenerState(
-                listener_id=listener_id, name=name, port=port, protocol=protocol
+                listener_id=listener_id,
+                name=name,
+                port=port,
+                protocol=protocol,
+                health_check=self._health_check(protocol, None, {}),
             )
             return listener_id
 
@@ -433,17 +512,28 @@ class ClbBackend:
             found = [
                 lb
                 for lb in self.load_balancers.values()
-                if (not lb_ids or lb.lb_id in lb_ids)
+                if lb.lb_id not in self._hidden
+                and (not lb_ids or lb.lb_id in lb_ids)
                 and all(lb.tags.get(key) in values for key, values in tag_filters.items())
             ]
             found.sort(key=lambda lb: lb.sequence, reverse=newest_first)
             return len(found), found[offset : offset + limit]
 
-    def delete_load_balancers(self, lb_ids: list[str]) -> str:
+    def delete_load_balancers(self, lb_ids: list[str], *, force: bool = False) -> str:
         with self._lock:
             self._advance_tasks()
             for lb_id in lb_ids:
-                self._writable_lb(lb_id)
+                lb = self._writable_lb(lb_id)
+                bound = sum(len(listener.targets) for listener in lb.listeners.values())
+                # DeleteLoadBalancer.ForceDelete (api.json): "删除后端绑定大于等于 20 个 RS
+                # 的实例时" is refused unless forced.  Counted as bindings (a node on two
+                # listeners is two), the stricter reading.  The other forced case, over 10 Mbps
+                # of traffic in the last 5 minutes, cannot happen in a mock.
+                if bound >= FORCE_DELETE_TARGETS and not force:
+                    raise exc.TargetNumCheckRiskError(
+                        f"LoadBalancer {lb_id} has {bound} bound backends; "
+                        "pass ForceDelete=true to delete it"
+                    )
 
             def done() -> None:
                 for lb_id in lb_ids:
@@ -461,6 +551,63 @@ class ClbBackend:
                     lb.name = name
 
             return self._start_task((lb_id,), done)
+
+    # ---- health checks ---------------------------------------------------------
+
+    @staticmethod
+    def _health_check(
+        protocol: str, current: Mapping[str, Any] | None, requested: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The listener's health check after ``requested`` is applied to ``current``
+        (None: a new listener, which starts from CLB's defaults); the prose rules of
+        api.json's HealthCheck object, checked before anything changes."""
+        for key, (low, high) in HEALTH_CHECK_RANGES.items():
+            value = requested.get(key)
+            if value is not None and not low <= value <= high:
+                raise exc.InvalidParameterValueError(
+                    f"HealthCheck.{key} must be in [{low}, {high}]"
+                )
+        port = requested.get("CheckPort")
+        if port is not None and port != -1 and not 1 <= port <= 65535:
+            raise exc.InvalidParameterValueError("HealthCheck.CheckPort must be -1 or a port")
+        check_type = requested.get("CheckType")
+        allowed = CHECK_TYPES.get(protocol, ())
+        if check_type is not None and check_type not in allowed:
+            raise exc.InvalidParameterValueError(
+                f"HealthCheck.CheckType {check_type!r} is not supported on a {protocol} listener "
+                f"(supported: {', '.join(allowed) or 'none'})"
+            )
+        if check_type == "HTTP" and protocol == "TCP":
+            # HttpVersion: "健康检查协议CheckType的值取HTTP时, 必传此字段" (TCP listeners);
+            # HttpCheckDomain: "针对TCP监听器, 当使用HTTP健康检查方式时, 该参数为必填项".
+            for companion in ("HttpVersion", "HttpCheckDomain"):
+                if not requested.get(companion):
+                    raise exc.MissingParameterError(
+                        f"HealthCheck.{companion} is required when a TCP listener checks HTTP"
+                    )
+        version = requested.get("HttpVersion")
+        if version is not None and version not in ("HTTP/1.0", "HTTP/1.1"):
+            raise exc.InvalidParameterValueError("HealthCheck.HttpVersion: HTTP/1.0 or HTTP/1.1")
+        method = requested.get("HttpCheckMethod")
+        if method is not None and method not in ("HEAD", "GET"):
+            raise exc.InvalidParameterValueError("HealthCheck.HttpCheckMethod: HEAD or GET")
+        domain = requested.get("HttpCheckDomain")
+        if domain is not None and not _CHECK_DOMAIN.match(domain):
+            raise exc.InvalidParameterValueError(
+                "HealthCheck.HttpCheckDomain: 1-80 of lowercase letters, digits, '.' and '-'"
+            )
+        if current is None:
+            default_type = "PING" if protocol == "UDP" else "TCP"
+            merged = {**HEALTH_CHECK_DEFAULTS, "CheckType": default_type}
+        else:
+            merged = dict(current)
+        merged.update({key: value for key, value in requested.items() if value is not None})
+        if merged.get("CheckPort") == -1:
+            merged["CheckPort"] = None  # "传参数值-1可恢复默认设置": the backend port again
+        if merged["TimeOut"] >= merged["IntervalTime"]:
+            # TimeOut: "响应超时时间要小于检查间隔时间".
+            raise exc.InvalidParameterValueError("HealthCheck.TimeOut must be below IntervalTime")
+        return merged
 
     # ---- listeners -----------------------------------------------------------
 
@@ -497,6 +644,7 @@ class ClbBackend:
                         )
             if session_expire_time and not 30 <= session_expire_time <= 3600:
                 raise exc.InvalidParameterValueError("SessionExpireTime must be 0 or in [30, 3600]")
+            check = self._health_check(protocol, None, health_check)
             new = [
                 ListenerState(
                     listener_id=self._new_id("lbl"),
@@ -504,7 +652,7 @@ class ClbBackend:
                     port=port,
                     protocol=protocol,
                     session_expire_time=session_expire_time,
-                    health_check=dict(health_check),
+                    health_check=dict(check),
                     created=self._stamp(),
                 )
                 for index, port in enumerate(ports)
@@ -559,14 +707,19 @@ class ClbBackend:
             listener = self._listener(lb, listener_id)
             if session_expire_time and not 30 <= session_expire_time <= 3600:
                 raise exc.InvalidParameterValueError("SessionExpireTime must be 0 or in [30, 3600]")
+            check = (
+                None
+                if health_check is None
+                else self._health_check(listener.protocol, listener.health_check, health_check)
+            )
 
             def done() -> None:
                 if name is not None:
                     listener.name = name
                 if session_expire_time is not None:
                     listener.session_expire_time = session_expire_time
-                if health_check is not None:
-                    listener.health_check.update(health_check)
+                if check is not None:
+                    listener.health_check = check
 
             return self._start_task((lb_id,), done)
 
@@ -629,6 +782,44 @@ class ClbBackend:
 
             return self._start_task((lb_id,), done)
 
+    def batch_change_targets(
+        self, lb_id: str, targets: list[tuple[str, TargetState]], *, register: bool
+    ) -> tuple[str, list[str]]:
+        """Batch(De)RegisterTargets: ``(listener id, target)`` pairs across the CLB's
+        listeners, one task; returns (task id, listener ids that failed)."""
+        with self._lock:
+            self._advance_tasks()
+            lb = self._writable_lb(lb_id)
+            if len(targets) > BATCH_TARGETS_MAX:
+                raise exc.InvalidParameterValueError(
+                    f"Targets: at most {BATCH_TARGETS_MAX} per call, got {len(targets)}"
+                )
+            self._validate_targets([target for _, target in targets])
+            failed: list[str] = []
+            changes: dict[str, list[TargetState]] = {}
+            for listener_id, target in targets:
+                changes.setdefault(listener_id, []).append(target)
+            for listener_id, listed in list(changes.items()):
+                listener = lb.listeners.get(listener_id)
+                existing = set() if listener is None else {t.key for t in listener.targets}
+                if listener is None or any(
+                    (target.key in existing) == register for target in listed
+                ):
+                    # Reported per listener (response FailListenerIdSet), the rest applies.
+                    failed.append(listener_id)
+                    del changes[listener_id]
+
+            def done() -> None:
+                for listener_id, listed in changes.items():
+                    listener = lb.listeners[listener_id]
+                    if register:
+                        listener.targets.extend(listed)
+                    else:
+                        gone = {target.key for target in listed}
+                        listener.targets[:] = [t for t in listener.targets if t.key not in gone]
+
+            return self._start_task((lb_id,), done), failed
+
     def describe_targets(
         self,
         lb_id: str,
@@ -637,6 +828,11 @@ class ClbBackend:
         protocol: str | None,
         port: int | None,
     ) -> list[ListenerState]:
+        if listener_ids and len(listener_ids) > DESCRIBE_TARGETS_LISTENERS_MAX:
+            raise exc.InvalidParameterValueError(
+                f"ListenerIds: at most {DESCRIBE_TARGETS_LISTENERS_MAX} ids, "
+                f"got {len(listener_ids)}"
+            )
         return self.describe_listeners(
             lb_id, listener_ids=listener_ids, protocol=protocol, port=port
         )

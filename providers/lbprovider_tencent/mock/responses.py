@@ -11,13 +11,16 @@ are HTTP 200 with ``Response.Error``; the ``Content-Type`` is exactly
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from lbprovider.mockkit import HttpRequest, HttpResponse, MockApiError
 from lbprovider.mockkit.server import AdminRoute
+from lbprovider.mockkit.spec import ApiSpec, Violation, ViolationKind, load_spec, validate
 from lbprovider_tencent.mock import exceptions as exc
 from lbprovider_tencent.mock.auth import verify_tc3
 from lbprovider_tencent.mock.models import (
@@ -69,6 +72,71 @@ def _str_list(params: Params, name: str) -> list[str] | None:
     return values
 
 
+SPEC_PATH = Path(__file__).with_name("spec") / "clb-2018-03-17.json"
+"""The vendored contract (``specgen`` from ``tccli``'s ``api.json``; ``scripts/cloud-specs.py``)."""
+
+# TC3 requests carry the common parameters (Action, Region, Timestamp, Version, Language,
+# Token, the signature) in X-TC-* headers and Authorization, checked by ``authenticate``;
+# the JSON body holds the action's own members only, so every body key is checked against
+# the action's input object.  (The v1 form-encoded signature, where they would sit beside
+# the members, is not served: the SDK signs with TC3.)
+
+# Which code a violation gets: Tencent's common error codes ("InvalidParameter: 参数错误
+# (包括参数格式, 类型等错误)", "InvalidParameterValue: 参数取值错误", "MissingParameter",
+# "UnknownParameter", "InvalidAction"; e.g. https://cloud.tencent.com/document/api/1340/52694
+# and every product's "错误码" page).  CLB also lists InvalidParameterValue.Range and
+# .Length; which of those the gateway uses for a range or list size is unconfirmed, so the
+# common code is answered (the provider and the SDK treat the whole family alike).
+_ERRORS: dict[ViolationKind, type[exc.ClbError]] = {
+    ViolationKind.UNKNOWN_ACTION: exc.InvalidActionError,
+    ViolationKind.MISSING: exc.MissingParameterError,
+    ViolationKind.UNKNOWN: exc.UnknownParameterError,
+    ViolationKind.TYPE: exc.InvalidParameterError,
+    ViolationKind.ENUM: exc.InvalidParameterValueError,
+    ViolationKind.RANGE: exc.InvalidParameterValueError,
+    ViolationKind.TOO_MANY: exc.InvalidParameterValueError,
+}
+# One error per request, like the API: the first by this order (missing before unknown
+# before malformed before out-of-range; the real order is unconfirmed).
+_ORDER = (
+    ViolationKind.UNKNOWN_ACTION,
+    ViolationKind.MISSING,
+    ViolationKind.UNKNOWN,
+    ViolationKind.TYPE,
+    ViolationKind.ENUM,
+    ViolationKind.RANGE,
+    ViolationKind.TOO_MANY,
+)
+
+
+@functools.cache
+def api_spec() -> ApiSpec:
+    """The vendored CLB contract (read once)."""
+    return load_spec(SPEC_PATH)
+
+
+def check_request(action: str, params: Mapping[str, Any]) -> None:
+    """Refuse a request that breaks the published contract, with the code CLB answers."""
+    violations = validate(api_spec(), action, params)
+    if violations:
+        first = min(violations, key=lambda v: _ORDER.index(v.kind))
+        raise _ERRORS[first.kind](_message(action, first))
+
+
+def _message(action: str, violation: Violation) -> str:
+    name = violation.parameter
+    if violation.kind is ViolationKind.UNKNOWN_ACTION:
+        return (
+            f"The action `{action}` is not in the vendored CLB spec "
+            "(regenerate it with scripts/cloud-specs.py)"
+        )
+    if violation.kind is ViolationKind.MISSING:
+        return f"The parameter `{name}` is missing"
+    if violation.kind is ViolationKind.UNKNOWN:
+        return f"The parameter `{name}` is not recognized"
+    return f"The parameter `{name}` is invalid: {violation.message}"
+
+
 def _targets(params: Params) -> list[TargetState]:
     targets = []
     for item in _list(params, "Targets") or []:
@@ -95,6 +163,22 @@ def _listener_targets(params: Params) -> tuple[str, str, list[TargetState]]:
         _str(params, "ListenerId", required=True) or "",
         _targets(params),
     )
+
+
+def _batch_targets(params: Params) -> tuple[str, list[tuple[str, TargetState]]]:
+    """``(LoadBalancerId, [(ListenerId, target)])`` of a Batch(De)RegisterTargets call."""
+    lb_id = _str(params, "LoadBalancerId", required=True) or ""
+    found: list[tuple[str, TargetState]] = []
+    items = _list(params, "Targets")
+    if not items:
+        raise exc.MissingParameterError("The parameter `Targets` is missing")
+    for item in items:
+        if not isinstance(item, dict):
+            raise exc.InvalidParameterError("Targets must hold objects")
+        listener_id = _str(item, "ListenerId", required=True) or ""
+        (target,) = _targets({"Targets": [item]})
+        found.append((listener_id, target))
+    return lb_id, found
 
 
 def _render_lb(lb: LoadBalancerState) -> Params:
@@ -180,8 +264,15 @@ class ClbFrontend:
             "RegisterTargets": self.register_targets,
             "DeregisterTargets": self.deregister_targets,
             "DescribeTargets": self.describe_targets,
+            "BatchRegisterTargets": self.batch_register_targets,
+            "BatchDeregisterTargets": self.batch_deregister_targets,
             "DescribeTaskStatus": self.describe_task_status,
         }
+
+    @property
+    def served_actions(self) -> frozenset[str]:
+        """The actions this mock implements (``specgen`` vendors the contract of these)."""
+        return frozenset(self._actions)
 
     # ---- the CloudFrontend protocol ----------------------------------------------------
 
@@ -219,6 +310,7 @@ class ClbFrontend:
             raise exc.InvalidParameterFormatError("the body is not JSON") from error
         if not isinstance(params, dict):
             raise exc.InvalidParameterFormatError("the body must be a JSON object")
+        check_request(action, params)  # the published contract first, then the rules
         result = self._actions[action](params)
         result.setdefault("RequestId", str(uuid.uuid4()))
         return self._reply({"Response": result})
@@ -247,10 +339,14 @@ class ClbFrontend:
     # ---- CLB-only admin routes ---------------------------------------------------------
 
     def _tasks(self, payload: Mapping[str, Any]) -> Any:
-        """``{"hold": bool, "fail_next": n, "delay": seconds}``: the async task knobs."""
-        unknown = sorted(set(payload) - {"hold", "fail_next", "delay"})
+        """``{"hold": bool, "fail_next": n, "delay": seconds, "delayed_create": bool}``:
+        the async task knobs (``delayed_create``: CreateLoadBalancer answers no id and the
+        CLB is listed only once its task is done)."""
+        unknown = sorted(set(payload) - {"hold", "fail_next", "delay", "delayed_create"})
         if unknown:
             raise ValueError(f"unknown task knob(s): {', '.join(unknown)}")
+        if "delayed_create" in payload:
+            self.backend.delayed_create = bool(payload["delayed_create"])
         if "delay" in payload:
             self.backend.task_delay = float(payload["delay"])
         if "fail_next" in payload:
@@ -285,7 +381,9 @@ class ClbFrontend:
             tags=tags,
             client_token=_str(params, "ClientToken"),
         )
-        return {"LoadBalancerIds": [lb_id], "DealName": deal, "RequestId": task_id}
+        # A delayed creation answers no id (the response doc: "此字段可能返回为空").
+        ids = [lb_id] if lb_id else []
+        return {"LoadBalancerIds": ids, "DealName": deal, "RequestId": task_id}
 
     def describe_load_balancers(self, params: Params) -> Params:
         tag_filters: dict[str, list[str]] = {}
@@ -325,7 +423,10 @@ class ClbFrontend:
         lb_ids = _str_list(params, "LoadBalancerIds")
         if not lb_ids:
             raise exc.MissingParameterError("The parameter `LoadBalancerIds` is missing")
-        return {"RequestId": self.backend.delete_load_balancers(lb_ids)}
+        force = params.get("ForceDelete", False)
+        if not isinstance(force, bool):
+            raise exc.InvalidParameterError("`ForceDelete` must be a boolean")
+        return {"RequestId": self.backend.delete_load_balancers(lb_ids, force=force)}
 
     def modify_load_balancer_attributes(self, params: Params) -> Params:
         lb_id = _str(params, "LoadBalancerId", required=True) or ""
@@ -389,6 +490,18 @@ class ClbFrontend:
 
     def deregister_targets(self, params: Params) -> Params:
         return {"RequestId": self.backend.deregister_targets(*_listener_targets(params))}
+
+    def batch_register_targets(self, params: Params) -> Params:
+        return self._batch(params, register=True)
+
+    def batch_deregister_targets(self, params: Params) -> Params:
+        return self._batch(params, register=False)
+
+    def _batch(self, params: Params, *, register: bool) -> Params:
+        lb_id, targets = _batch_targets(params)
+        task_id, failed = self.backend.batch_change_targets(lb_id, targets, register=register)
+        message = f"failed on {', '.join(failed)}" if failed else ""
+        return {"FailListenerIdSet": failed, "Message": message, "RequestId": task_id}
 
     def describe_targets(self, params: Params) -> Params:
         lb_id = _str(params, "LoadBalancerId", required=True) or ""

@@ -58,7 +58,7 @@ def test_describe_lists_every_clb_of_lbprovider_sorted_and_json_able(
             "backends": sorted(
                 [f"{iid}:30053" for iid in instances] + [f"{iid}:30080" for iid in instances]
             ),
-            "health_check": "HTTP:32000/healthz, UDP:traffic-port",
+            "health_check": "HTTP:32000/healthz, PING",
         },
     ]  # the reused CLB carries no lbprovider tag: it is the user's, not ours
     assert json.loads(json.dumps(rows)) == rows

@@ -290,7 +290,13 @@ def test_listener_attributes_and_modify(tc: Any, cloud: Any) -> None:
             "LoadBalancerId": lb_id,
             "ListenerId": created.ListenerIds[0],
             "SessionExpireTime": 0,
-            "HealthCheck": {"CheckType": "HTTP", "CheckPort": 32000, "HttpCheckPath": "/healthz"},
+            "HealthCheck": {
+                "CheckType": "HTTP",
+                "CheckPort": 32000,
+                "HttpCheckPath": "/healthz",
+                "HttpVersion": "HTTP/1.1",
+                "HttpCheckDomain": "healthz.example",
+            },
         },
     )
     tc.wait_tasks(cloud)
@@ -464,7 +470,7 @@ def test_region_must_match_and_names_have_limits(tc: Any, cloud: Any) -> None:
             {
                 "LoadBalancerType": "OPEN",
                 "VpcId": cloud.backend.vpc_id,
-                "LoadBalancerName": "x" * 61,
+                "LoadBalancerName": "x" * 81,
             },
         )
         == "InvalidParameterValue"

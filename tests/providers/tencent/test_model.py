@@ -130,8 +130,9 @@ def test_node_port_listeners_target_only_tencent_instances() -> None:
         ("CVM", "ins-aaaa1111", 30054),
         ("CVM", "ins-bbbb2222", 30054),
     }
-    assert dict(spec.listeners[0].health_check) == {"HealthSwitch": 1, "CheckType": "TCP"}
-    assert dict(spec.listeners[1].health_check) == {"HealthSwitch": 1}
+    # Cluster policy: kube-proxy's node health on TCP; CLB's UDP listeners can only PING.
+    assert dict(spec.listeners[0].health_check) == model.http_check(10256)
+    assert dict(spec.listeners[1].health_check) == {"HealthSwitch": 1, "CheckType": "PING"}
 
 
 def test_pod_ip_listeners_target_eni_ips() -> None:
@@ -175,16 +176,72 @@ def test_what_clb_cannot_honour_is_a_warning() -> None:
         "sessionAffinity",
     ]
     assert {item.session_expire for item in spec.listeners} == {model.SESSION_MAX}
+    # The HTTP check of a TCP listener needs HttpVersion and HttpCheckDomain, and only a
+    # 2xx may count as healthy (kube-proxy answers 503 where no local endpoint runs).
     assert dict(spec.listeners[0].health_check) == {
         "HealthSwitch": 1,
         "CheckType": "HTTP",
         "CheckPort": 32000,
         "HttpCheckPath": "/healthz",
+        "HttpCheckMethod": "GET",
+        "HttpCheckDomain": "kube-proxy.healthz",
+        "HttpVersion": "HTTP/1.1",
+        "HttpCode": 2,
     }
     reused = _spec(
         _desired((80, TCP, 30080)), Options(internal_subnet="subnet-1", reuse_lb_id="lb-1")
     )
     assert len(reused.warnings) == 1 and ANNOTATION_INTERNAL_SUBNET in reused.warnings[0]
+
+
+def test_cluster_check_follows_the_class_then_the_annotations() -> None:
+    desired = _desired((80, TCP, 30080))
+    by_class = model.build(
+        desired, Options(), health=model.HealthPolicy(cluster_check="traffic-port")
+    )
+    assert dict(by_class.listeners[0].health_check) == {
+        "HealthSwitch": 1,
+        "CheckType": "TCP",
+        "CheckPort": -1,  # written, so a healthz port set before is left
+    }
+    annotated = model.build(
+        desired,
+        Options(cluster_health_check="kube-proxy", kube_proxy_health_port=10999),
+        health=model.HealthPolicy(cluster_check="traffic-port"),
+    )
+    assert dict(annotated.listeners[0].health_check) == model.http_check(10999)
+    assert annotated.warnings == ()
+
+
+def test_a_cluster_check_annotation_on_local_or_pod_targets_is_a_warning() -> None:
+    local = _spec(
+        _desired((80, TCP, 30080), health_check=HealthCheck(port=32000)),
+        Options(cluster_health_check="traffic-port"),
+    )
+    assert dict(local.listeners[0].health_check) == model.http_check(32000)
+    assert any("ignored" in warning for warning in local.warnings)
+    pods = DesiredLoadBalancer(
+        ref=REF,
+        listeners=(Listener(name="p", port=80, protocol=TCP, endpoints=()),),
+        backend_mode=BackendMode.POD_IP,
+    )
+    spec = _spec(pods, Options(kube_proxy_health_port=10999))
+    assert dict(spec.listeners[0].health_check)["CheckType"] == "TCP"  # the Pod's own port
+    assert any("ignored" in warning for warning in spec.warnings)
+
+
+@pytest.mark.parametrize("read_back", [None, 0, -1])
+def test_a_reset_check_port_reads_back_as_the_same_check(read_back: int | None) -> None:
+    spec = model.build(
+        _desired((80, TCP, 30080)),
+        Options(),
+        health=model.HealthPolicy(cluster_check="traffic-port"),
+    )
+    (remote,) = _remote(spec)
+    remote = replace(remote, health_check={**remote.health_check, "CheckPort": read_back})
+    assert model.listener_diff(spec, REF, "lb-1", [remote]).empty
+    moved = replace(remote, health_check={**remote.health_check, "CheckPort": 32000})
+    assert not model.listener_diff(spec, REF, "lb-1", [moved]).empty
 
 
 # ---- the diff -----------------------------------------------------------------------
@@ -267,7 +324,7 @@ def test_a_missing_clb_plans_the_clb_then_its_listeners_then_their_targets() -> 
     assert todo.planned() == (
         PlannedChange(action=CREATE, kind="load balancer", name="k8s-default-web", after="OPEN"),
         PlannedChange(
-            action=CREATE, kind="listener", name="TCP:80", after="check TCP:traffic-port"
+            action=CREATE, kind="listener", name="TCP:80", after="check HTTP:10256/healthz"
         ),
         PlannedChange(action=CREATE, kind="targets", name="TCP:80", after="ins-aaaa1111:30080"),
         PlannedChange(action=CREATE, kind="targets", name="TCP:80", after="ins-bbbb2222:30080"),
@@ -326,7 +383,7 @@ def _stale_and_foreign_listeners(state: RemoteState) -> RemoteState:
         pytest.param(
             _drop_listener,
             [
-                (CREATE, "listener", "TCP:443", "", "check TCP:traffic-port"),
+                (CREATE, "listener", "TCP:443", "", "check HTTP:10256/healthz"),
                 (CREATE, "targets", "TCP:443", "", "ins-aaaa1111:30443"),
                 (CREATE, "targets", "TCP:443", "", "ins-bbbb2222:30443"),
             ],
@@ -352,12 +409,12 @@ def _stale_and_foreign_listeners(state: RemoteState) -> RemoteState:
                     "HttpCheckPath": "/x",
                 },
             ),
-            [(UPDATE, "health check", "TCP:80", "HTTP:8080/x", "TCP:traffic-port")],
+            [(UPDATE, "health check", "TCP:80", "HTTP:8080/x", "HTTP:10256/healthz")],
             id="health-check-changed",
         ),
         pytest.param(
             lambda state: _edit_first(state, health_check={"HealthSwitch": 0, "CheckType": "TCP"}),
-            [(UPDATE, "health check", "TCP:80", "off", "TCP:traffic-port")],
+            [(UPDATE, "health check", "TCP:80", "off", "HTTP:10256/healthz")],
             id="health-check-off",
         ),
         pytest.param(
@@ -411,6 +468,8 @@ def test_target_changes_of_a_new_listener_register_every_target() -> None:
     [
         ("TCP", {"HealthSwitch": 1, "CheckType": "TCP"}, "TCP:traffic-port"),
         ("UDP", {"HealthSwitch": 1}, "UDP:traffic-port"),
+        ("UDP", {"HealthSwitch": 1, "CheckType": "PING"}, "PING"),
+        ("TCP", {"CheckType": "TCP", "CheckPort": -1}, "TCP:traffic-port"),
         ("TCP", {"CheckType": "HTTP", "CheckPort": 10256, "HttpCheckPath": "/healthz"}, None),
         ("TCP", {"HealthSwitch": 0, "CheckType": "HTTP"}, "off"),
         ("TCP", {"CheckType": "TCP", "CheckPort": 31000}, "TCP:31000"),

@@ -108,26 +108,26 @@ Drift = Callable[[Any, Any, str], None]
     [
         pytest.param(
             _delete_listener,
-            [(CREATE, "listener", "TCP:443", "", "check TCP:traffic-port")]
+            [(CREATE, "listener", "TCP:443", "", "check HTTP:10256/healthz")]
             + [(CREATE, "targets", "TCP:443", "", f"<ins{n}>:30443") for n in range(3)],
-            {"CreateListener": 1, "RegisterTargets": 1},
+            {"CreateListener": 1, "BatchRegisterTargets": 1},
             id="listener-deleted",
         ),
         pytest.param(
             _deregister_target,
             [(CREATE, "targets", "TCP:80", "", "<ins1>:30080")],
-            {"RegisterTargets": 1},
+            {"BatchRegisterTargets": 1},
             id="target-deregistered",
         ),
         pytest.param(
             _register_extra_target,
             [(DELETE, "targets", "TCP:80", "<ins0>:31000", "")],
-            {"DeregisterTargets": 1},
+            {"BatchDeregisterTargets": 1},
             id="target-registered",
         ),
         pytest.param(
             _switch_health_check_off,
-            [(UPDATE, "health check", "TCP:443", "off", "TCP:traffic-port")],
+            [(UPDATE, "health check", "TCP:443", "off", "HTTP:10256/healthz")],
             {"ModifyListener": 1},
             id="health-check-off",
         ),
@@ -226,7 +226,7 @@ def test_plan_on_a_reused_clb_names_only_our_listeners(tc: Any, cloud: Any, prov
     desired = tc.desired(cloud, tc.ref(**{EXISTED_ANN: users}))
     changes = provider.plan(desired)
     assert changes[0] == PlannedChange(
-        action=CREATE, kind="listener", name="TCP:80", after="check TCP:traffic-port"
+        action=CREATE, kind="listener", name="TCP:80", after="check HTTP:10256/healthz"
     )
     assert {c.kind for c in changes} == {"listener", "targets"}  # no CLB to create
     tc.converge(lambda: provider.ensure(desired))

@@ -147,7 +147,7 @@ def test_pod_ips_are_eni_targets_and_only_the_difference_is_written(
     tc.converge(lambda: provider.ensure(tc.pod_desired(service, {(80, TCP): eps2})))
     (listener,) = tc.lb_state(cloud)[0]["listeners"]
     assert _targets(listener) == {("10.2.0.6", 8080), ("10.2.0.7", 8080)}
-    assert tc.writes(cloud) == {"RegisterTargets": 1, "DeregisterTargets": 1}
+    assert tc.writes(cloud) == {"BatchRegisterTargets": 1, "BatchDeregisterTargets": 1}
 
 
 def test_eni_ip_outside_the_vpc_is_a_cloud_error(tc: Any, cloud: Any, provider: Any) -> None:
@@ -202,7 +202,7 @@ def test_port_and_node_changes_are_diffed(tc: Any, cloud: Any, provider: Any) ->
     assert {iid for iid, _ in _targets(listener)} == {
         n.provider_id.rsplit("/", 1)[-1] for n in nodes[:2]
     }
-    assert tc.writes(cloud) == {"DeregisterTargets": 1}
+    assert tc.writes(cloud) == {"BatchDeregisterTargets": 1}
     tc.converge(
         lambda: provider.ensure(tc.desired(cloud, service, ((8080, TCP, 30090),), nodes=nodes[:2]))
     )

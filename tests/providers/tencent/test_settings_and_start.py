@@ -50,6 +50,14 @@ def creds(tmp_path: Path) -> str:
             r"^settings\.max_attempts: must be an integer >= 1$",
         ),
         (
+            {"region": "ap-guangzhou", "cluster_health_check": "http"},
+            r"^settings\.cluster_health_check: must be one of ",
+        ),
+        (
+            {"region": "ap-guangzhou", "kube_proxy_health_port": 0},
+            r"^settings\.kube_proxy_health_port: must be an integer ",
+        ),
+        (
             {"region": "ap-guangzhou", "credentials_file": "/nonexistent/creds"},
             r"^settings\.credentials_file: cannot read /nonexistent/creds",
         ),
