@@ -136,7 +136,20 @@ def _load_balancer(item: Mapping[str, Any], **override: Any) -> RemoteLoadBalanc
 
 
 def _listener(item: Mapping[str, Any]) -> RemoteListener:
-    config = item.get("TCPListenerConfig") or item.get("UDPListenerConfig") or {}
+    # HTTP/HTTPS listeners (added by hand) are read too: the model leaves them alone.
+    config: Mapping[str, Any] = next(
+        (
+            item[key]
+            for key in (
+                "TCPListenerConfig",
+                "UDPListenerConfig",
+                "HTTPListenerConfig",
+                "HTTPSListenerConfig",
+            )
+            if item.get(key)
+        ),
+        {},
+    )
     return RemoteListener(
         protocol=str(item["ListenerProtocol"]).upper(),
         port=int(item["ListenerPort"]),
@@ -262,7 +275,11 @@ class SlbApi:
             page += 1
 
     def describe_load_balancer(self, lb_id: str) -> RemoteLoadBalancer | None:
-        """The load balancer (without tags), or None when it does not exist."""
+        """The load balancer (without tags), or None when it does not exist.
+
+        Its ``DeleteProtection`` is the field DescribeLoadBalancerAttribute documents
+        ("Indicates whether deletion protection is enabled"): read before deleting.
+        """
         request = DescribeLoadBalancerAttributeRequest.DescribeLoadBalancerAttributeRequest()
         request.set_LoadBalancerId(lb_id)
         reply = self._call_or_none(request)
@@ -278,7 +295,8 @@ class SlbApi:
             request.set_VpcId(spec.vpc_id)
         if spec.vswitch_id:
             request.set_VSwitchId(spec.vswitch_id)
-        if spec.spec:
+        request.set_InstanceChargeType(spec.instance_charge_type)
+        if spec.spec:  # pay-by-specification only when asked for (see NewLoadBalancer)
             request.set_LoadBalancerSpec(spec.spec)
         if spec.address:
             request.set_Address(spec.address)

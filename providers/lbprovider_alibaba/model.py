@@ -39,14 +39,21 @@ from lbprovider.cloud import (
     ServiceRef,
 )
 from lbprovider_alibaba import naming
-from lbprovider_alibaba.options import Options
+from lbprovider_alibaba.options import HealthOverride, Options
 
 MAX_PERSISTENCE = 3600  # SLB's upper bound for TCP PersistenceTimeout
 BACKEND_WEIGHT = 100
-TRAFFIC_PORT = -520
-"""What Set*ListenerAttribute takes for "check the backend port" (Create takes it unset)."""
-_TRAFFIC_PORT_VALUES = (None, "", 0, TRAFFIC_PORT)  # how SLB reports it
+TRAFFIC_PORT_REPORTED = (None, "", 0, -520)
+"""How SLB reports "no HealthCheckConnectPort: check the backend port" (-520 on reads).
+
+Never sent: Create/Set*ListenerAttribute take 1-65535 only (their field docs), and an
+unset port means the backend port on create only."""
+HTTP_2XX = "http_2xx"
+"""kube-proxy's /healthz answers 503 where it should get no traffic: only 2xx is healthy."""
 MAX_LISTED_IPS = 10  # in one warning; the rest are counted
+
+LAYER4 = frozenset({Protocol.TCP.value, Protocol.UDP.value})
+"""The listener protocols this provider makes; HTTP/HTTPS ones are someone else's."""
 
 BackendKey = tuple[str, int, str, str]
 """``(ServerId, Port, Type, ServerIp)`` of one VServerGroup member (ServerIp only for eni)."""
@@ -87,16 +94,83 @@ class NewLoadBalancer:
     vpc_id: str | None
     vswitch_id: str | None
     spec: str | None
+    """Only when the operator asks for one (setting or annotation): pay-by-specification."""
     address: str | None
     tags: Mapping[str, str]
     delete_protection: bool
 
+    @property
+    def instance_charge_type(self) -> str:
+        """``PayByCLCU`` unless a spec is asked for.
+
+        CreateLoadBalancer (2014-05-15): pay-by-specification instances are no longer sold
+        (since 2025-06-01, API reference), the default PayBySpec without a spec answers
+        ``MissingParam.LoadBalancerSpec``, and with PayByCLCU the spec "is invalid and you
+        do not need to specify" it (field docs of InstanceChargeType / LoadBalancerSpec).
+        """
+        return "PayBySpec" if self.spec else "PayByCLCU"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthPolicy:
+    """The class's health-check choice for ``externalTrafficPolicy: Cluster`` node targets."""
+
+    cluster_check: str = "kube-proxy"
+    """``kube-proxy`` (HTTP /healthz on ``kube_proxy_port``) or ``traffic-port``."""
+    kube_proxy_port: int = 10256
+
+
+def _health_attrs(
+    protocol: str,
+    desired: DesiredLoadBalancer,
+    policy: HealthPolicy,
+    override: HealthOverride,
+) -> dict[str, Any]:
+    """The health-check attributes of one listener (Describe spellings; port None: backend's).
+
+    Node targets, Local: HTTP /healthz on healthCheckNodePort, 2xx only.  Node targets,
+    Cluster: kube-proxy's node health (KEP-3836), HTTP /healthz on its port, 2xx only, or
+    the traffic port (``traffic-port``).  Pod targets: the traffic port.  SLB UDP listeners
+    only probe UDP (``CreateLoadBalancerUDPListener`` has no HealthCheckType/URI): they
+    check the traffic port.  The annotations override each part.
+    """
+    kind, port, uri = "tcp", None, None
+    if desired.backend_mode is BackendMode.NODE_PORT:
+        local = desired.health_check
+        if local is not None and local.protocol.upper() == "HTTP":
+            kind, port, uri = "http", local.port, local.path
+        elif local is None and policy.cluster_check == "kube-proxy":
+            kind, port, uri = "http", policy.kube_proxy_port, "/healthz"
+    switch = override.switch or "on"
+    if protocol == Protocol.UDP.value:
+        # A UDP probe of kube-proxy's TCP port would fail on every node: the traffic port.
+        out: dict[str, Any] = {"HealthCheck": switch}
+        if switch == "on":
+            out["HealthCheckConnectPort"] = override.port
+        return out
+    kind = override.type or kind
+    out = {"HealthCheck": switch}
+    if switch == "off":
+        return out
+    out["HealthCheckType"] = kind
+    out["HealthCheckConnectPort"] = override.port if override.port is not None else port
+    if kind == "http":
+        out["HealthCheckURI"] = override.uri or uri or "/healthz"
+        out["HealthCheckHttpCode"] = override.http_code or HTTP_2XX
+    return out
+
 
 def wanted_listeners(
-    desired: DesiredLoadBalancer, *, region: str
+    desired: DesiredLoadBalancer,
+    *,
+    region: str,
+    health: HealthPolicy | None = None,
+    override: HealthOverride | None = None,
 ) -> tuple[tuple[WantedListener, ...], tuple[str, ...]]:
     """The listeners ``desired`` asks for, and warnings for what SLB cannot honour."""
     ref = desired.ref
+    policy = health if health is not None else HealthPolicy()
+    annotated = override if override is not None else HealthOverride()
     warnings: list[str] = []
     instances = naming.instance_ids(desired.nodes, region=region)
     affinity = desired.session_affinity
@@ -108,7 +182,7 @@ def wanted_listeners(
                 f"sessionAffinity ClientIP timeout {affinity.timeout_seconds}s exceeds "
                 f"SLB's maximum; using {MAX_PERSISTENCE}s"
             )
-    health = desired.health_check if desired.backend_mode is BackendMode.NODE_PORT else None
+    local = desired.health_check if desired.backend_mode is BackendMode.NODE_PORT else None
     pod_mode = desired.backend_mode is BackendMode.POD_IP
     out: list[WantedListener] = []
     for listener in desired.listeners:
@@ -122,25 +196,19 @@ def wanted_listeners(
         attrs: dict[str, Any] = {"Bandwidth": -1}
         if protocol == Protocol.TCP.value:
             attrs["PersistenceTimeout"] = persistence
-            if health is not None and health.protocol.upper() == "HTTP":
-                attrs["HealthCheckType"] = "http"
-                attrs["HealthCheckURI"] = health.path
-            else:
-                attrs["HealthCheckType"] = "tcp"
-            attrs["HealthCheckConnectPort"] = health.port if health is not None else 0
         else:
-            attrs["HealthCheckConnectPort"] = 0
             if affinity is not None:
                 warnings.append(
                     f"sessionAffinity ClientIP is not available on SLB UDP listeners "
                     f"(port {listener.port}/UDP)"
                 )
-            if health is not None:
+            if local is not None and annotated.port is None:
                 warnings.append(
                     f"the HTTP health check of externalTrafficPolicy Local cannot be used "
                     f"by an SLB UDP listener (port {listener.port}/UDP); it checks the "
                     "traffic port"
                 )
+        attrs.update(_health_attrs(protocol, desired, policy, annotated))
         out.append(
             WantedListener(
                 protocol=protocol,
@@ -281,6 +349,11 @@ def existing_warnings(
             f"loadBalancerIP {desired.requested_ip} ignored: load balancer "
             f"{lb.lb_id} already has address {lb.address}"
         )
+    if options.spec and not lb.spec and lb.address_type:
+        warnings.append(
+            f"load balancer spec {options.spec} not applied: load balancer {lb.lb_id} is "
+            "pay-by-usage (PayByCLCU); a spec only applies to a newly created one"
+        )
     if options.spec and lb.spec and options.spec != lb.spec:
         warnings.append(
             f"load balancer spec {options.spec} not applied: changing the spec of an existing "
@@ -334,7 +407,11 @@ def plan_listeners(
     ``groups`` are ours; a wanted port held by someone else's listener is an
     ``InvalidService``.
     """
-    live = {listener.key: listener for listener in listeners}
+    listeners = list(listeners)
+    live = {li.key: li for li in listeners if li.protocol in LAYER4}
+    # HTTP/HTTPS listeners are never ours (someone added them by hand): left alone, but
+    # they hold their port for TCP too (TCP, HTTP and HTTPS share one port space).
+    layer7 = {li.port: li.protocol for li in listeners if li.protocol not in LAYER4}
     group_ids = {group.group_id for group in groups}
     ours = {key: li for key, li in live.items() if not shared or li.group_id in group_ids}
     wanted_keys = {want.key for want in wanted}
@@ -343,6 +420,11 @@ def plan_listeners(
             raise InvalidService(
                 f"listener {key[1]}/{key[0]} of load balancer {lb_id} is not managed by "
                 "this Service; remove it or pick another port"
+            )
+        if key[0] == Protocol.TCP.value and key[1] in layer7:
+            raise InvalidService(
+                f"listener {key[1]}/{layer7[key[1]]} of load balancer {lb_id} is not managed "
+                "by this Service and holds the port TCP needs; remove it or pick another port"
             )
     steps = tuple(
         ListenerStep(
@@ -394,12 +476,43 @@ class ListenerChange:
 
 def _normalise(key: str, value: Any) -> Any:
     if key == "HealthCheckConnectPort":
-        return 0 if value in _TRAFFIC_PORT_VALUES else int(value)
+        return 0 if value in TRAFFIC_PORT_REPORTED else int(value)
     if key in ("PersistenceTimeout", "Bandwidth"):
         return int(value) if value not in (None, "") else (0 if key == "PersistenceTimeout" else -1)
     if key == "HealthCheckType":
         return str(value or "tcp").lower()
+    if key == "HealthCheck":
+        return str(value or "on").lower()
+    if key == "HealthCheckHttpCode":
+        return ",".join(sorted(str(value or HTTP_2XX).split(",")))
     return "" if value is None else str(value)
+
+
+REQUEST_NAMES = {"HealthCheck": "HealthCheckSwitch"}
+"""Attributes Create/Set TCP and UDP listener calls spell apart from Describe's."""
+
+
+def backend_port(want: WantedListener) -> int | None:
+    """The one port every member of ``want``'s group listens on (None: several or none)."""
+    ports = {port for _, port, _, _ in want.backends} | {port for _, port in want.pods}
+    return next(iter(ports)) if len(ports) == 1 else None
+
+
+def _same_connect_port(want: WantedListener, live: Any) -> bool:
+    """Does the live HealthCheckConnectPort check where ``want`` asks?
+
+    ``None`` wanted means "the backend port": a live explicit port equal to the group's one
+    backend port checks the same place.  With several backend ports (Pods whose named
+    port differs) an explicit live port cannot be reset through the API; it is left.
+    """
+    wanted = want.attrs.get("HealthCheckConnectPort")
+    have = _normalise("HealthCheckConnectPort", live) or None
+    if wanted is not None:
+        return bool(have == wanted)
+    if have is None:
+        return True
+    port = backend_port(want)
+    return port is None or have == port
 
 
 def differing_attrs(want: WantedListener, live: RemoteListener) -> tuple[str, ...]:
@@ -407,8 +520,30 @@ def differing_attrs(want: WantedListener, live: RemoteListener) -> tuple[str, ..
     return tuple(
         key
         for key, value in want.attrs.items()
-        if _normalise(key, live.attrs.get(key)) != _normalise(key, value)
+        if (
+            not _same_connect_port(want, live.attrs.get(key))
+            if key == "HealthCheckConnectPort"
+            else _normalise(key, live.attrs.get(key)) != _normalise(key, value)
+        )
     )
+
+
+def _request_params(want: WantedListener, *, update: bool) -> dict[str, Any]:
+    """``want``'s attributes as Create/Set*ListenerAttribute take them.
+
+    An unset health-check port is left out (the backend port); on an update that must
+    move an explicit port back, the group's one backend port is sent instead, never
+    the -520 SLB reports (Set* takes 1-65535).
+    """
+    params: dict[str, Any] = {}
+    for key, wanted in want.attrs.items():
+        value = wanted
+        if key == "HealthCheckConnectPort" and wanted is None:
+            value = backend_port(want) if update else None
+            if value is None:
+                continue
+        params[REQUEST_NAMES.get(key, key)] = value
+    return params
 
 
 def listener_change(
@@ -421,19 +556,13 @@ def listener_change(
     """
     group = {} if group_id is None else {"VServerGroupId": group_id}
     if live is None:
-        params = {
-            key: value
-            for key, value in want.attrs.items()
-            if not (key == "HealthCheckConnectPort" and value == 0)
-        }
-        return ListenerChange(create={**params, **group}, start=True)
+        return ListenerChange(create={**_request_params(want, update=False), **group}, start=True)
     changed = group_id is None or live.group_id != group_id or bool(differing_attrs(want, live))
     update = None
     if changed:
-        params = {
-            key: (TRAFFIC_PORT if key == "HealthCheckConnectPort" and value == 0 else value)
-            for key, value in want.attrs.items()
-        }
+        params = _request_params(want, update=True)
+        if _same_connect_port(want, live.attrs.get("HealthCheckConnectPort")):
+            params.pop("HealthCheckConnectPort", None)  # unchanged: not resent
         update = {**params, "VServerGroup": "on", **group}
     return ListenerChange(update=update, start=live.status != "running")
 
@@ -451,7 +580,15 @@ def stale_groups(groups: Iterable[RemoteGroup], kept: set[str]) -> list[str]:
 # empty plan means an ensure without writes, and nothing else.
 
 MAX_SHOWN = 5  # backends listed in one planned change; the rest are counted
-HEALTH_CHECK_ATTRS = frozenset({"HealthCheckType", "HealthCheckURI", "HealthCheckConnectPort"})
+HEALTH_CHECK_ATTRS = frozenset(
+    {
+        "HealthCheck",
+        "HealthCheckType",
+        "HealthCheckURI",
+        "HealthCheckConnectPort",
+        "HealthCheckHttpCode",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -649,15 +786,16 @@ def sync_changes(
             kept.add(step.group_id)
             group = GroupRef(name=want.group_name, group_id=step.group_id)
             remove, add = backend_diff(held[step.group_id], backends)
+            # New members first: a full rotation never leaves the group empty.
+            if add:
+                changes.append(
+                    AddBackends(listener=want.key, group_id=step.group_id, backends=tuple(add))
+                )
             if remove:
                 changes.append(
                     RemoveBackends(
                         listener=want.key, group_id=step.group_id, backends=tuple(remove)
                     )
-                )
-            if add:
-                changes.append(
-                    AddBackends(listener=want.key, group_id=step.group_id, backends=tuple(add))
                 )
         changes.extend(_listener_changes(want, group, step.live))
     changes.extend(
@@ -874,5 +1012,5 @@ def live_ports(
     return tuple(
         PortStatus(port=li.port, protocol=Protocol(li.protocol))
         for li in listeners
-        if not shared or li.group_id in group_ids
+        if li.protocol in LAYER4 and (not shared or li.group_id in group_ids)
     )

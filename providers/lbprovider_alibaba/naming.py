@@ -38,12 +38,16 @@ __all__ = [
     "tags_of",
 ]
 
-MAX_NAME = 80  # SLB's limit for LoadBalancerName
-_NAME_RE = re.compile(r"[^A-Za-z0-9._/-]")
+# LoadBalancerName (CreateLoadBalancer field doc): "1 to 80 characters in length, and can
+# contain digits, periods (.), underscores (_), and hyphens (-). It must start with a
+# letter." (letters too; no "/": SetLoadBalancerName's doc lists the same set).
+MAX_NAME = 80
+_NAME_RE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def lb_name(cluster: str, ref: ServiceRef) -> str:
-    """``k8s-<cluster>-<namespace>-<name>``, in the characters SLB accepts (a label, not a key)."""
+    """``k8s-<cluster>-<namespace>-<name>`` in the characters SLB accepts (a label, not a key);
+    the ``k8s`` prefix makes it start with a letter."""
     return _NAME_RE.sub("-", f"k8s-{cluster}-{ref.namespace}-{ref.name}")[:MAX_NAME]
 
 

@@ -21,6 +21,7 @@ from lbprovider.cloud import (
     DesiredLoadBalancer,
     InvalidService,
     LoadBalancerStatus,
+    NodeTarget,
     OwnedLoadBalancer,
     PlannedChange,
     ProviderConfigError,
@@ -37,7 +38,7 @@ from lbprovider_alibaba.model import (
     RemoteLoadBalancer,
     WantedListener,
 )
-from lbprovider_alibaba.options import LOADBALANCER_ID, parse_options, reuse_id
+from lbprovider_alibaba.options import LOADBALANCER_ID, Options, parse_options, reuse_id
 from lbprovider_alibaba.settings import Settings, credentials_of, parse_settings
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,10 @@ class AlibabaProvider:
         self._api = api
 
     # -- the contract --------------------------------------------------------------------
+    def targets(self, node: NodeTarget) -> bool:
+        """An ECS instance of this class's region (``<region>.i-...``)."""
+        return bool(naming.instance_ids((node,), region=self._settings.region))
+
     def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
         reused = reuse_id(ref)
         lb = self._api.describe_load_balancer(reused) if reused else self._find_owned(ref)
@@ -99,7 +104,8 @@ class AlibabaProvider:
         lb = self._api.describe_load_balancer(reused) if reused else self._find_owned(ref)
         if lb is None:
             return  # nothing to update; the next ensure() creates it
-        wanted, _ = model.wanted_listeners(desired, region=self._settings.region)
+        options = parse_options(ref, self._settings)
+        wanted, _ = self._wanted(desired, options)
         changes, warnings = self._sync_diff(lb, ref, wanted, shared=reused is not None)
         self._apply(lb.lb_id, changes, ref)
         if warnings:  # no status to carry them: the next ensure() reports them
@@ -118,7 +124,21 @@ class AlibabaProvider:
         for owned in self._owned(ref):
             if owned.lb_id == reused:
                 continue
-            if owned.delete_protection:
+            # DeleteLoadBalancer refuses a protected instance (OperationDenied.
+            # DeleteProtectionIsOn); the attribute call is where SLB documents the flag.
+            current = self._api.describe_load_balancer(owned.lb_id)
+            if current is None:
+                continue  # already gone
+            if current.delete_protection:
+                if not self._settings.delete_protection:
+                    # Not ours to lift: someone protected it on purpose.
+                    raise InvalidService(
+                        f"load balancer {owned.lb_id} has deletion protection on, and this "
+                        "class did not turn it on (its setting delete_protection is false): "
+                        "turn it off (SetLoadBalancerDeleteProtection, or the SLB console) to "
+                        "let the Service go, or keep the load balancer by removing the "
+                        "finalizer lbprovider.io/load-balancer-cleanup"
+                    )
                 self._api.set_delete_protection(owned.lb_id, enabled=False)
             self._api.delete_load_balancer(owned.lb_id)
             log.info("deleted load balancer", extra={"service": ref.key, "lb_id": owned.lb_id})
@@ -140,7 +160,7 @@ class AlibabaProvider:
         """
         ref = desired.ref
         options = parse_options(ref, self._settings)
-        wanted, found = model.wanted_listeners(desired, region=self._settings.region)
+        wanted, found = self._wanted(desired, options)
         warnings = list(found)
         target: RemoteLoadBalancer | NewLoadBalancer
         lb: RemoteLoadBalancer | None
@@ -169,6 +189,19 @@ class AlibabaProvider:
         changes, found = self._sync_diff(lb, ref, wanted, shared=options.reuse_id is not None)
         warnings.extend(found)
         return Diff(target=target, changes=changes, wanted=wanted, warnings=tuple(warnings))
+
+    def _wanted(
+        self, desired: DesiredLoadBalancer, options: Options
+    ) -> tuple[tuple[WantedListener, ...], tuple[str, ...]]:
+        return model.wanted_listeners(
+            desired,
+            region=self._settings.region,
+            health=model.HealthPolicy(
+                cluster_check=self._settings.cluster_health_check,
+                kube_proxy_port=self._settings.kube_proxy_health_port,
+            ),
+            override=options.health,
+        )
 
     def _sync_diff(
         self,

@@ -22,6 +22,7 @@ from lbprovider.providerkit.ratelimit import RateLimit, rate_limit_fields
 from lbprovider.providerkit.settings import Field, SettingsSchema, config_error
 
 ADDRESS_TYPES = ("internet", "intranet")
+CLUSTER_HEALTH_CHECKS = ("kube-proxy", "traffic-port")
 _ENDPOINT = r"(?i:https?://)?[^\s/]+/?"
 """``host[:port]`` with an optional http(s) scheme; any other scheme is refused."""
 _ENDPOINT_EXAMPLE = "host:port, or http(s)://host:port"
@@ -44,7 +45,14 @@ SCHEMA = SettingsSchema(
         Field(name="vpc_id", doc="VPC of the cluster: intranet SLBs and the ENI lookup filter."),
         Field(name="vswitch_id", doc="Default vSwitch for intranet load balancers."),
         Field(name="credentials_file", doc="AccessKey file (a mounted Secret)."),
-        Field(name="spec", doc="Default LoadBalancerSpec (slb.s1.small); unset: pay-by-usage."),
+        Field(
+            name="spec",
+            doc=(
+                "LoadBalancerSpec (slb.s1.small) to buy pay-by-specification instances; "
+                "unset (default): pay-by-usage (InstanceChargeType PayByCLCU), the only "
+                "metering SLB still sells"
+            ),
+        ),
         Field(
             name="address_type",
             default="internet",
@@ -55,7 +63,30 @@ SCHEMA = SettingsSchema(
             name="delete_protection",
             kind=bool,
             default=False,
-            doc="Turn SLB deletion protection on (lifted by our own delete).",
+            doc=(
+                "Turn SLB deletion protection on for created load balancers; the class then "
+                "lifts it to delete them. Off: a protection turned on by hand is respected "
+                "(the Service waits, with a Warning Event)."
+            ),
+        ),
+        Field(
+            name="cluster_health_check",
+            default=CLUSTER_HEALTH_CHECKS[0],
+            choices=CLUSTER_HEALTH_CHECKS,
+            doc=(
+                "Health check of externalTrafficPolicy: Cluster node targets: kube-proxy's "
+                "node health (HTTP /healthz on kube_proxy_health_port, 2xx only) or "
+                "traffic-port (a TCP check of the node port). SLB's UDP listeners cannot "
+                "check HTTP: they keep a UDP check of the node port either way."
+            ),
+        ),
+        Field(
+            name="kube_proxy_health_port",
+            kind=int,
+            default=10256,
+            minimum=1,
+            maximum=65535,
+            doc="kube-proxy's --healthz-bind-address port (cluster_health_check: kube-proxy).",
         ),
         *rate_limit_fields(
             qps=10,
@@ -93,11 +124,15 @@ class Settings:
     """Default vSwitch for intranet load balancers."""
     credentials_file: str | None = None
     spec: str | None = None
-    """Default LoadBalancerSpec (e.g. ``slb.s1.small``); unset means pay-by-usage."""
+    """LoadBalancerSpec (e.g. ``slb.s1.small``): buy pay-by-specification; unset: PayByCLCU."""
     address_type: str = "internet"
     """Default address type when a Service has no address-type annotation."""
     delete_protection: bool = False
-    """Turn SLB deletion protection on for created load balancers (lifted by our own delete)."""
+    """Turn SLB deletion protection on for created load balancers; only then does our delete
+    lift it (off: a protection someone turned on by hand is respected, never lifted)."""
+    cluster_health_check: str = "kube-proxy"
+    """``kube-proxy`` (HTTP /healthz on ``kube_proxy_health_port``) or ``traffic-port``."""
+    kube_proxy_health_port: int = 10256
     rate_limit_qps: float = 10.0
     """Client-side limit: cloud API calls per second on average (see the schema)."""
     rate_limit_burst: int = 20

@@ -213,11 +213,61 @@ class AddressAlreadyUsed(MockApiError):
 
 
 class DeleteProtectionEnabled(MockApiError):
-    """DeleteLoadBalancer refused while deletion protection is on."""
+    """DeleteLoadBalancer refused while deletion protection is on.
 
-    code = "OperationDenied.LoadBalancerDeleteProtection"
+    Code and message from the DeleteLoadBalancer API reference (2014-05-15): "If the SLB
+    instance that you want to delete has deletion protection enabled, the system reports
+    an error"; the OpenAPI metadata's errorCodes list it too.
+    """
+
+    code = "OperationDenied.DeleteProtectionIsOn"
     status = 400
-    message = "The load balancer cannot be deleted while its deletion protection is on."
+    message = "The loadbalancer can't be deleted due to DeleteProtection is enabled."
+
+
+class ServiceIsConfiguring(MockApiError):
+    """A write on a load balancer whose previous change is still being applied.
+
+    SLB's common error codes: "400 ServiceIsConfiguring: A previous configuration is
+    pending; please try again later." (terraform-provider-alicloud retries it as busy).
+    """
+
+    code = "ServiceIsConfiguring"
+    status = 400
+    message = "A previous configuration is pending; please try again later."
+
+
+class MissingParamLoadBalancerSpec(MockApiError):
+    """CreateLoadBalancer pay-by-specification (the default) without LoadBalancerSpec.
+
+    CreateLoadBalancer errorCodes (OpenAPI metadata, Slb 2014-05-15); the field doc of
+    LoadBalancerSpec: shared-resource instances are no longer sold, "you must specify
+    this parameter" unless InstanceChargeType is PayByCLCU.
+    """
+
+    code = "MissingParam.LoadBalancerSpec"
+    status = 400
+    message = "The param LoadBalancerSpec is required."
+
+
+class IllegalParamInstanceChargeType(MockApiError):
+    """CreateLoadBalancer InstanceChargeType other than PayBySpec / PayByCLCU."""
+
+    code = "IllegalParam.InstanceChargeType"
+    status = 400
+    message = "The parameter InstanceChargeType is illegal."
+
+
+class OverQuota(MockApiError):
+    """CreateLoadBalancer beyond the account's instance quota.
+
+    CreateLoadBalancer errorCodes (OpenAPI metadata, Slb 2014-05-15): ``OverQuota`` "The
+    Total is over the quota"; there is no ``QuotaExceeded.LoadBalancer`` in SLB's list.
+    """
+
+    code = "OverQuota"
+    status = 400
+    message = "The Total is over the quota"
 
 
 class BackendServerDuplicated(MockApiError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
+import re
 import string
 import threading
 from collections.abc import Mapping, Sequence
@@ -69,6 +70,12 @@ class VServerGroup:
     name: str
     backends: list[Backend] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    min_backends: int = 0
+    """The fewest members the group held after any change since it was created (tests
+    read it as ``MinServerCount``: did a rotation empty it for a moment?)."""
+
+    def changed(self) -> None:
+        self.min_backends = min(self.min_backends, len(self.backends))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -94,6 +101,7 @@ class LoadBalancer:
     vswitch_id: str
     spec: str
     created: str
+    instance_charge_type: str = "PayByCLCU"
     delete_protection: bool = False
     tags: dict[str, str] = field(default_factory=dict)
     listeners: dict[tuple[str, int], Listener] = field(default_factory=dict)
@@ -194,7 +202,9 @@ _TCP_DEFAULTS: dict[str, Any] = {
     "HealthCheck": "on",
     "HealthCheckType": "tcp",
     "HealthCheckURI": "",
-    "HealthCheckConnectPort": 0,
+    "HealthCheckHttpCode": "http_2xx",  # CreateLoadBalancerTCPListener: "http_2xx (default)"
+    "HealthCheckDomain": "",
+    "HealthCheckConnectPort": None,
     "HealthyThreshold": 3,
     "UnhealthyThreshold": 3,
     "HealthCheckInterval": 2,
@@ -205,7 +215,9 @@ _TCP_DEFAULTS: dict[str, Any] = {
 _UDP_DEFAULTS: dict[str, Any] = {
     "Bandwidth": -1,
     "HealthCheck": "on",
-    "HealthCheckConnectPort": 0,
+    "HealthCheckReq": "",
+    "HealthCheckExp": "",
+    "HealthCheckConnectPort": None,
     "HealthyThreshold": 3,
     "UnhealthyThreshold": 3,
     "HealthCheckInterval": 2,
@@ -222,8 +234,39 @@ _INT_ATTRS = {
     "HealthCheckInterval",
     "HealthCheckConnectTimeout",
 }
-# Parameter spellings of the SDK that differ from the stored attribute name.
-_ALIASES = {"healthCheckInterval": "HealthCheckInterval"}
+# HTTP/HTTPS listeners are only described (someone may add one by hand next to ours).
+_LAYER7_DEFAULTS: dict[str, Any] = {
+    "Bandwidth": -1,
+    "HealthCheck": "on",
+    "HealthCheckURI": "",
+    "HealthCheckConnectPort": None,
+    "StickySession": "off",
+    "XForwardedFor": "on",
+    "Scheduler": "wrr",
+    "Description": "",
+}
+# Request spellings that differ from the attribute name Describe reports: TCP and UDP
+# listener calls take HealthCheckSwitch (their request models), Describe says HealthCheck;
+# the V1 SDK sends healthCheckInterval/Req/Exp in lower camel case on some calls.
+_ALIASES = {
+    "HealthCheckSwitch": "HealthCheck",
+    "healthCheckInterval": "HealthCheckInterval",
+    "healthCheckReq": "HealthCheckReq",
+    "healthCheckExp": "HealthCheckExp",
+}
+_LAYER7 = ("HTTP", "HTTPS")
+"""Protocols that share the frontend port space with TCP (UDP has its own)."""
+TRAFFIC_PORT_REPORTED = -520
+"""What Describe reports for a listener without HealthCheckConnectPort (the backend port).
+
+Observed on real SLB, not in the field docs (which say only "the port that is used for
+health checks"); Create/Set take 1-65535 only, so it is never a valid request value."""
+# LoadBalancerName (CreateLoadBalancer field doc): 1-80 characters, letters, digits, ".",
+# "_" and "-", starting with a letter.
+_LB_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,79}$")
+_HC_URI_RE = re.compile(r"^/[A-Za-z0-9\-/.%?#&]{1,79}$")
+_HTTP_CODES = {"http_2xx", "http_3xx", "http_4xx", "http_5xx"}
+_CHARGE_TYPES = ("PayBySpec", "PayByCLCU")
 
 
 class SlbBackend:
@@ -268,6 +311,34 @@ class SlbBackend:
         self.vserver_groups: dict[str, VServerGroup] = {}
         self.client_tokens: dict[str, str] = {}
         self._public_next = 1
+        self.busy_window = 0.0
+        """Seconds (mock clock) a load balancer stays "configuring" after a write; 0: off."""
+        self._last_write: dict[str, float] = {}
+
+    # -- "configuring": SLB applies a change for a short while after it is accepted -------
+    def set_busy_window(self, seconds: float) -> None:
+        """Admin: after each accepted write on a load balancer, answer ServiceIsConfiguring
+        to the next writes on it for ``seconds`` of mock-clock time (0 turns it off)."""
+        with self.lock:
+            if seconds < 0:
+                raise ValueError("the busy window cannot be negative")
+            self.busy_window = float(seconds)
+            self._last_write.clear()
+
+    def _write(self, lb_id: str) -> None:
+        """One write on ``lb_id`` (its listeners, groups or itself): refused while the
+        previous one is still being applied, else it opens the window again.
+
+        SLB's common errors: ServiceIsConfiguring, "A previous configuration is pending;
+        please try again later."  How long it lasts is not published: the window is ours.
+        """
+        if self.busy_window <= 0:
+            return
+        now = self.clock.now()
+        last = self._last_write.get(lb_id)
+        if last is not None and now - last < self.busy_window:
+            raise exc.ServiceIsConfiguring()
+        self._last_write[lb_id] = now
 
     # -- test helpers --------------------------------------------------------------------
     @property
@@ -383,6 +454,7 @@ class SlbBackend:
                         "LoadBalancerId": g.lb_id,
                         "BackendServers": [b.to_api() for b in g.backends],
                         "Tags": dict(g.tags),
+                        "MinServerCount": g.min_backends,
                     }
                     for g in self.vserver_groups.values()
                 ],
@@ -430,7 +502,10 @@ class SlbBackend:
         tags: Mapping[str, str],
         delete_protection: bool,
         client_token: str = "",
+        instance_charge_type: str = "PayByCLCU",
     ) -> LoadBalancer:
+        """A new instance (the request's default InstanceChargeType, PayBySpec, is applied
+        by the wire handler; direct callers, tests and seeds, get PayByCLCU)."""
         with self.lock:
             # A repeated ClientToken (a retry after a lost reply) answers the same instance.
             known = self.load_balancers.get(self.client_tokens.get(client_token, ""))
@@ -438,6 +513,21 @@ class SlbBackend:
                 return known
             if address_type not in ("internet", "intranet"):
                 raise exc.InvalidParameter("The specified AddressType is not valid.")
+            if name and not _LB_NAME_RE.match(name):
+                raise exc.InvalidParameter(
+                    "The specified LoadBalancerName is not valid: 1 to 80 letters, digits, "
+                    "periods, underscores and hyphens, starting with a letter."
+                )
+            # InstanceChargeType: PayBySpec (default) or PayByCLCU; LoadBalancerSpec:
+            # required for PayBySpec (shared-resource instances are no longer sold), and
+            # "invalid", not needed, with PayByCLCU: it is not applied then.
+            charge = instance_charge_type
+            if charge not in _CHARGE_TYPES:
+                raise exc.IllegalParamInstanceChargeType()
+            if charge == "PayBySpec" and not spec:
+                raise exc.MissingParamLoadBalancerSpec()
+            if charge == "PayByCLCU":
+                spec = ""
             if vpc_id and vpc_id != self.vpc_id:
                 raise exc.VpcIdNotFound()
             if vswitch_id and vswitch_id not in self.vswitches:
@@ -464,10 +554,12 @@ class SlbBackend:
                 vswitch_id=vswitch_id,
                 spec=spec,
                 created=self._stamp("%Y-%m-%dT%H:%MZ"),
+                instance_charge_type=charge,
                 delete_protection=delete_protection,
                 tags=dict(tags),
             )
             self.load_balancers[lb.id] = lb
+            self._write(lb.id)  # a new instance is still being set up
             if client_token:
                 self.client_tokens[client_token] = lb.id
             return lb
@@ -524,6 +616,7 @@ class SlbBackend:
             "VSwitchId": lb.vswitch_id,
             "NetworkType": lb.network_type,
             "LoadBalancerSpec": lb.spec,
+            "InstanceChargeType": lb.instance_charge_type,
             "DeleteProtection": "on" if lb.delete_protection else "off",
             "CreateTime": lb.created,
             "PayType": "PayOnDemand",
@@ -551,6 +644,8 @@ class SlbBackend:
         if value not in ("on", "off"):
             raise exc.InvalidParameter("The specified DeleteProtection is not valid.")
         with self.lock:
+            self._lb(lb_id)
+            self._write(lb_id)
             self._lb(lb_id).delete_protection = value == "on"
 
     def delete_load_balancer(self, lb_id: str) -> None:
@@ -558,7 +653,9 @@ class SlbBackend:
             lb = self._lb(lb_id)
             if lb.delete_protection:
                 raise exc.DeleteProtectionEnabled()
+            self._write(lb_id)
             del self.load_balancers[lb_id]
+            self._last_write.pop(lb_id, None)
             for group_id in [g.id for g in self.vserver_groups.values() if g.lb_id == lb_id]:
                 del self.vserver_groups[group_id]
 
@@ -588,8 +685,9 @@ class SlbBackend:
             return out
 
     # -- vserver groups ------------------------------------------------------------------
-    def _check_backends(self, backends: list[Backend]) -> None:
-        seen: set[tuple[str, int, str]] = set()
+    def _check_backends(self, backends: list[Backend], held: list[Backend] | None = None) -> None:
+        """``backends`` must exist and not repeat one another or the ``held`` members."""
+        seen: set[tuple[str, int, str]] = {b.key() for b in held or ()}
         for backend in backends:
             if not 1 <= backend.port <= 65535:
                 raise exc.InvalidParameter("The specified Port of a backend server is not valid.")
@@ -629,8 +727,14 @@ class SlbBackend:
         with self.lock:
             self._lb(lb_id)
             self._check_backends(backends)
+            self._write(lb_id)
             group = VServerGroup(
-                id=_rand("rsp-", 14), lb_id=lb_id, name=name, backends=backends, tags=dict(tags)
+                id=_rand("rsp-", 14),
+                lb_id=lb_id,
+                name=name,
+                backends=backends,
+                tags=dict(tags),
+                min_backends=len(backends),
             )
             self.vserver_groups[group.id] = group
             return group
@@ -674,8 +778,10 @@ class SlbBackend:
     def add_backends(self, group_id: str, backends: list[Backend]) -> VServerGroup:
         with self.lock:
             group = self._group(group_id)
-            self._check_backends(group.backends + backends)
+            self._check_backends(backends, group.backends)
+            self._write(group.lb_id)
             group.backends.extend(backends)
+            group.changed()
             return group
 
     def remove_backends(self, group_id: str, backends: list[Backend]) -> VServerGroup:
@@ -687,7 +793,9 @@ class SlbBackend:
                 raise exc.BackendServerNotExist(
                     "The specified backend server is not in the VServerGroup."
                 )
+            self._write(group.lb_id)
             group.backends = [b for b in group.backends if b.key() not in drop]
+            group.changed()
             return group
 
     def delete_vserver_group(self, group_id: str) -> None:
@@ -698,6 +806,8 @@ class SlbBackend:
                 li.vserver_group_id == group_id for li in lb.listeners.values()
             ):
                 raise exc.RspoolVipExist()
+            if lb is not None:
+                self._write(lb.id)
             del self.vserver_groups[group_id]
 
     # -- ECS network interfaces ----------------------------------------------------------
@@ -712,10 +822,10 @@ class SlbBackend:
     # -- listeners -----------------------------------------------------------------------
     @staticmethod
     def _listener_config(protocol: str, params: Mapping[str, str], base: dict[str, Any]) -> None:
-        defaults = _TCP_DEFAULTS if protocol == "TCP" else _UDP_DEFAULTS
+        defaults = {"TCP": _TCP_DEFAULTS, "UDP": _UDP_DEFAULTS}.get(protocol, _LAYER7_DEFAULTS)
         for raw_key, value in params.items():
             key = _ALIASES.get(raw_key, raw_key)
-            if key not in defaults:
+            if key not in defaults and key != "HealthCheckConnectPort":
                 continue
             if key in _INT_ATTRS:
                 try:
@@ -724,12 +834,27 @@ class SlbBackend:
                     raise exc.InvalidParameter(f"The specified {key} is not valid.") from error
             else:
                 base[key] = value
+        port = base.get("HealthCheckConnectPort")
+        # Create/Set*ListenerAttribute: HealthCheckConnectPort "Valid values: 1 to 65535"
+        # (unset: the backend port).  -520 is what Describe reports, not a request value.
+        if port is not None and not 1 <= port <= 65535:
+            raise exc.InvalidParameter("The specified HealthCheckConnectPort is not valid.")
         if base.get("PersistenceTimeout", 0) not in range(3601):
             raise exc.InvalidParameter("The specified PersistenceTimeout is not valid.")
         if base["HealthCheck"] not in ("on", "off"):
-            raise exc.InvalidParameter("The specified HealthCheck is not valid.")
-        if protocol == "TCP" and base["HealthCheckType"] not in ("tcp", "http"):
+            raise exc.InvalidParameter("The specified HealthCheckSwitch is not valid.")
+        if protocol != "TCP":
+            return
+        if base["HealthCheckType"] not in ("tcp", "http"):
             raise exc.InvalidParameter("The specified HealthCheckType is not valid.")
+        uri = str(base.get("HealthCheckURI") or "")
+        # HealthCheckURI: 1-80 characters, starts with "/" but is not "/" alone.
+        if uri and (uri == "/" or not _HC_URI_RE.match(uri)):
+            raise exc.InvalidParameter("The specified HealthCheckURI is not valid.")
+        # HealthCheckHttpCode: http_2xx..http_5xx, several separated by commas.
+        codes = str(base.get("HealthCheckHttpCode") or "http_2xx").split(",")
+        if not set(codes) <= _HTTP_CODES:
+            raise exc.InvalidParameter("The specified HealthCheckHttpCode is not valid.")
 
     def create_listener(
         self,
@@ -743,7 +868,13 @@ class SlbBackend:
             lb = self._lb(lb_id)
             if not 1 <= port <= 65535:
                 raise exc.InvalidParameter("The specified ListenerPort is not valid.")
-            if (protocol, port) in lb.listeners:
+            # TCP, HTTP and HTTPS listeners share the frontend ports; UDP has its own.
+            clash = (
+                {(protocol, port)}
+                if protocol == "UDP"
+                else {(proto, port) for proto in ("TCP", *_LAYER7)}
+            )
+            if clash & set(lb.listeners):
                 raise exc.ListenerAlreadyExists()
             if vserver_group_id:
                 group = self._group(vserver_group_id)
@@ -751,8 +882,10 @@ class SlbBackend:
                     raise exc.VServerGroupNotFound()
             elif "BackendServerPort" not in params:
                 raise exc.MissingParameter("BackendServerPort")
-            config = dict(_TCP_DEFAULTS if protocol == "TCP" else _UDP_DEFAULTS)
+            defaults = {"TCP": _TCP_DEFAULTS, "UDP": _UDP_DEFAULTS}.get(protocol, _LAYER7_DEFAULTS)
+            config = dict(defaults)
             self._listener_config(protocol, params, config)
+            self._write(lb_id)
             lb.listeners[(protocol, port)] = Listener(
                 port=port, protocol=protocol, vserver_group_id=vserver_group_id, config=config
             )
@@ -768,6 +901,7 @@ class SlbBackend:
                     raise exc.VServerGroupNotFound()
             config = dict(listener.config)
             self._listener_config(protocol, params, config)
+            self._write(lb_id)
             listener.config = config
             if group_id:
                 listener.vserver_group_id = group_id
@@ -777,6 +911,7 @@ class SlbBackend:
             lb = self._lb(lb_id)
             proto = self._protocol_of(lb, port, protocol)
             listener = self._listener(lb, proto, port)
+            self._write(lb_id)
             if verb == "start":
                 listener.status = "running"
             elif verb == "stop":
@@ -806,6 +941,8 @@ class SlbBackend:
     @staticmethod
     def _listener_api(lb: LoadBalancer, listener: Listener) -> dict[str, Any]:
         config = dict(listener.config)
+        if config.get("HealthCheckConnectPort") is None:
+            config["HealthCheckConnectPort"] = TRAFFIC_PORT_REPORTED
         out: dict[str, Any] = {
             "LoadBalancerId": lb.id,
             "ListenerPort": listener.port,
@@ -816,8 +953,7 @@ class SlbBackend:
             "Scheduler": config.pop("Scheduler"),
             "Description": config.pop("Description"),
         }
-        key = "TCPListenerConfig" if listener.protocol == "TCP" else "UDPListenerConfig"
-        out[key] = config
+        out[f"{listener.protocol}ListenerConfig"] = config
         return out
 
 

@@ -11,15 +11,25 @@ Counters, faults, latency, the clock and the shared admin routes are
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 from lbprovider.mockkit import HttpRequest, HttpResponse, MockApiError
 from lbprovider.mockkit.server import AdminRoute
+from lbprovider.mockkit.spec import (
+    ApiSpec,
+    Violation,
+    ViolationKind,
+    load_spec,
+    unflatten,
+    validate,
+)
 from lbprovider_alibaba.mock import exceptions as exc
 from lbprovider_alibaba.mock.auth import SignatureCheck
 from lbprovider_alibaba.mock.models import (
@@ -124,6 +134,8 @@ def create_load_balancer(backend: SlbBackend, p: Params) -> dict[str, Any]:
         tags=tags,
         delete_protection=p.get("DeleteProtection", "off") == "on",
         client_token=p.get("ClientToken", ""),
+        # "PayBySpec (default)": the field doc of InstanceChargeType.
+        instance_charge_type=p.get("InstanceChargeType") or "PayBySpec",
     )
     return {
         "LoadBalancerId": lb.id,
@@ -249,6 +261,22 @@ def _create_listener(protocol: str) -> Handler:
     return handler
 
 
+def _create_layer7_listener(protocol: str) -> Handler:
+    """HTTP/HTTPS listeners: served so a test can add one by hand next to ours."""
+
+    def handler(backend: SlbBackend, p: Params) -> dict[str, Any]:
+        backend.create_listener(
+            _required(p, "LoadBalancerId"),
+            protocol,
+            _int(p, "ListenerPort"),
+            p.get("VServerGroupId", ""),
+            p,
+        )
+        return {}
+
+    return handler
+
+
 def _set_listener(protocol: str) -> Handler:
     def handler(backend: SlbBackend, p: Params) -> dict[str, Any]:
         backend.set_listener(_required(p, "LoadBalancerId"), protocol, _int(p, "ListenerPort"), p)
@@ -353,6 +381,8 @@ ACTIONS: dict[str, Handler] = {
     "DeleteVServerGroup": delete_vserver_group,
     "CreateLoadBalancerTCPListener": _create_listener("TCP"),
     "CreateLoadBalancerUDPListener": _create_listener("UDP"),
+    "CreateLoadBalancerHTTPListener": _create_layer7_listener("HTTP"),
+    "CreateLoadBalancerHTTPSListener": _create_layer7_listener("HTTPS"),
     "SetLoadBalancerTCPListenerAttribute": _set_listener("TCP"),
     "SetLoadBalancerUDPListenerAttribute": _set_listener("UDP"),
     "StartLoadBalancerListener": _listener_verb("start"),
@@ -364,6 +394,85 @@ ACTIONS: dict[str, Handler] = {
 
 #: API version -> that product's actions.
 PRODUCTS: dict[str, dict[str, Handler]] = {API_VERSION: ACTIONS, ECS_API_VERSION: ECS_ACTIONS}
+
+
+SPEC_DIR = Path(__file__).with_name("spec")
+SPEC_FILES = {API_VERSION: "slb-2014-05-15.json", ECS_API_VERSION: "ecs-2014-05-26.json"}
+"""The vendored contracts (``specgen`` from the V2 SDK models; ``scripts/cloud-specs.py``)."""
+
+# The RPC common parameters: the signature's and the gateway's, never an action member.
+# (RegionId is not among them: every SLB/ECS request model declares it.)
+COMMON_PARAMS = frozenset(
+    {
+        "Action",
+        "Version",
+        "Format",
+        "AccessKeyId",
+        "Signature",
+        "SignatureMethod",
+        "SignatureVersion",
+        "SignatureNonce",
+        "SignatureType",
+        "Timestamp",
+        "SecurityToken",
+    }
+)
+
+# Which code a violation gets, as SLB and ECS answer them:
+# - a required parameter absent: MissingParameter, 'The input parameter "StickySession" that
+#   is mandatory for processing this request is not supplied.' (SLB, denverdino/aliyungo#145;
+#   ECS the same, teamssix/cf#211), not the "MissingXxx ... is mandatory for this action."
+#   form some other POP products answer;
+# - a malformed, out-of-range or unlisted value: InvalidParameter, 'The specified parameter
+#   "InternetMaxBandwidthIn" is not valid.' (ECS, alibaba/alibaba.alicloud#140);
+# - a parameter the action does not define: ignored, not refused.  The V1 SDK core itself
+#   adds RegionId to every RPC request whether the action declares it or not
+#   (aliyunsdkcore/request.py RpcRequest.get_url), which only works if the gateway ignores
+#   undeclared names.  So the mock drops them before the handler sees them: a misspelt
+#   parameter has no effect, as on the real API (unconfirmed against a live account).
+_ORDER = (
+    ViolationKind.UNKNOWN_ACTION,
+    ViolationKind.MISSING,
+    ViolationKind.TYPE,
+    ViolationKind.ENUM,
+    ViolationKind.RANGE,
+    ViolationKind.TOO_MANY,
+)
+
+
+@functools.cache
+def api_spec(version: str) -> ApiSpec:
+    """The vendored contract of one API version (read once)."""
+    return load_spec(SPEC_DIR / SPEC_FILES[version])
+
+
+def check_request(version: str, action: str, params: Mapping[str, str]) -> dict[str, str]:
+    """Refuse a request that breaks the published contract; returns the parameters the
+    action defines (plus the common ones), the undeclared ones dropped."""
+    spec = api_spec(version)
+    # An empty value is an absent one (what the SDK sends for an unset optional).
+    members = {k: v for k, v in params.items() if k not in COMMON_PARAMS and v != ""}
+    violations = [
+        v
+        for v in validate(spec, action, unflatten(members), scalars_as_strings=True, index_base=1)
+        if v.kind is not ViolationKind.UNKNOWN
+    ]
+    if violations:
+        first = min(violations, key=lambda v: _ORDER.index(v.kind))
+        raise _error(action, first)
+    declared = spec.actions[action].params
+    return {k: v for k, v in params.items() if k in COMMON_PARAMS or k.split(".")[0] in declared}
+
+
+def _error(action: str, violation: Violation) -> MockApiError:
+    if violation.kind is ViolationKind.UNKNOWN_ACTION:
+        return exc.InvalidActionNotFound(
+            f"Specified api is not found: {action} is not in the vendored spec "
+            "(regenerate it with scripts/cloud-specs.py)."
+        )
+    if violation.kind is ViolationKind.MISSING:
+        return exc.MissingParameter(violation.parameter)
+    return exc.InvalidParameter(f'The specified parameter "{violation.parameter}" is not valid.')
 
 
 HOST_ID = "slb.aliyuncs.com"
@@ -420,7 +529,9 @@ class AlibabaFrontend:
 
     def handle(self, action: str, request: HttpRequest) -> HttpResponse:
         params = request_params(request)
-        reply = PRODUCTS[params["Version"]][action](self.backend, params)
+        version = params["Version"]
+        known = check_request(version, action, params)  # the published contract first
+        reply = PRODUCTS[version][action](self.backend, known)
         return _reply(200, {"RequestId": _request_id(), **reply})
 
     def render_error(self, action: str, request: HttpRequest, error: MockApiError) -> HttpResponse:
@@ -443,7 +554,18 @@ class AlibabaFrontend:
         """Nothing test-only to forget: the mock keeps no request log."""
 
     def admin_routes(self) -> Mapping[tuple[str, str], AdminRoute]:
-        return {("GET", "enis"): self._list_enis, ("POST", "enis"): self._create_eni}
+        return {
+            ("GET", "enis"): self._list_enis,
+            ("POST", "enis"): self._create_eni,
+            ("POST", "busy"): self._busy,
+        }
+
+    def _busy(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /_admin/busy`` ``{"window_ms": 50}``: after each accepted write on a load
+        balancer, its next writes within that many mock-clock milliseconds answer
+        ``ServiceIsConfiguring`` (0: off, the default)."""
+        self.backend.set_busy_window(float(payload["window_ms"]) / 1000.0)
+        return {"window_ms": self.backend.busy_window * 1000.0}
 
     def _list_enis(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """``GET /_admin/enis``: every ENI, as DescribeNetworkInterfaces shows it."""

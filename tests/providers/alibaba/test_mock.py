@@ -50,6 +50,7 @@ def _error(kit: Kit, request: Any, **client: Any) -> ServerException:
 
 def _lb(kit: Kit, **params: Any) -> dict[str, Any]:
     request = CreateLoadBalancerRequest.CreateLoadBalancerRequest()
+    params.setdefault("InstanceChargeType", "PayByCLCU")  # the only metering still sold
     for key, value in params.items():
         getattr(request, f"set_{key}")(value)
     reply: dict[str, Any] = kit.call(kit.client(), request)
@@ -130,13 +131,25 @@ def test_the_captured_sdk_request_is_accepted_byte_for_byte(
     pinned: AlibabaMockCloud, vector: dict[str, Any]
 ) -> None:
     status, body = _send(pinned, vector["request"])
+    # The signature is accepted; the request itself then breaks SLB's published contract
+    # (the capture names its load balancer "k8s svc*~/", which the LoadBalancerName field
+    # doc refuses), so the answer is that rule's refusal, never a signature error.
+    assert (status, body["Code"]) == (400, "InvalidParameter"), body
+    assert "LoadBalancerName" in body["Message"]
+    assert pinned.backend.resources()["load_balancers"] == 0
+    # The same capture with a valid name and metering, re-signed, creates it.
+    query = dict(urllib.parse.parse_qsl(vector["request"]["path"].split("?", 1)[1]))
+    query.pop("Signature")
+    query.update(LoadBalancerName="k8s-svc", InstanceChargeType="PayByCLCU", SignatureNonce="n2")
+    signature = sign(vector["access_key_secret"], string_to_sign("POST", query))
+    fixed = "/?" + urllib.parse.urlencode({**query, "Signature": signature})
+    status, body = _send(pinned, vector["request"], fixed)
     assert status == 200, body
-    assert body["LoadBalancerId"].startswith("lb-")
     lb = pinned.backend.snapshot()["load_balancers"][0]
     assert (lb["AddressType"], lb["VSwitchId"], lb["LoadBalancerName"]) == (
         "intranet",
         "vsw-123",
-        "k8s svc*~/",
+        "k8s-svc",
     )
 
 
@@ -152,10 +165,10 @@ def test_an_edited_copy_of_the_captured_request_is_rejected(
 
 
 def test_a_replayed_nonce_is_refused(pinned: AlibabaMockCloud, vector: dict[str, Any]) -> None:
-    assert _send(pinned, vector["request"])[0] == 200
+    # The first send passes the signature check (and is refused for its name, see above).
+    assert _send(pinned, vector["request"])[1]["Code"] == "InvalidParameter"
     status, body = _send(pinned, vector["request"])
     assert (status, body["Code"]) == (400, "SignatureNonceUsed")
-    assert pinned.backend.resources()["load_balancers"] == 1
 
 
 def test_the_capture_is_refused_once_the_clock_moves_past_the_skew(
@@ -215,6 +228,7 @@ def test_a_skewed_client_clock_is_refused(kit: Kit) -> None:
 
 def test_an_intranet_load_balancer_needs_a_vswitch(kit: Kit) -> None:
     request = CreateLoadBalancerRequest.CreateLoadBalancerRequest()
+    request.set_InstanceChargeType("PayByCLCU")
     request.set_AddressType("intranet")
     assert _error(kit, request).get_error_code() == "InvalidVSwitchId.NotFound"
     lb = _lb(kit, AddressType="intranet", VSwitchId=kit.cloud.backend.vswitch_id)
@@ -229,6 +243,7 @@ def test_an_intranet_address_must_be_free_and_in_the_vswitch(kit: Kit) -> None:
         == "10.0.1.50"
     )
     request = CreateLoadBalancerRequest.CreateLoadBalancerRequest()
+    request.set_InstanceChargeType("PayByCLCU")
     request.set_AddressType("intranet")
     request.set_VSwitchId(vsw)
     request.set_Address("10.0.1.50")
@@ -335,7 +350,7 @@ def test_delete_protection_refuses_deletion_until_lifted(kit: Kit) -> None:
     lb_id = _lb(kit, DeleteProtection="on")["LoadBalancerId"]
     delete = DeleteLoadBalancerRequest.DeleteLoadBalancerRequest()
     delete.set_LoadBalancerId(lb_id)
-    assert _error(kit, delete).get_error_code() == "OperationDenied.LoadBalancerDeleteProtection"
+    assert _error(kit, delete).get_error_code() == "OperationDenied.DeleteProtectionIsOn"
     protection = SetLoadBalancerDeleteProtectionRequest.SetLoadBalancerDeleteProtectionRequest()
     protection.set_LoadBalancerId(lb_id)
     protection.set_DeleteProtection("off")
@@ -512,6 +527,7 @@ def test_admin_faults_counts_and_state(kit: Kit) -> None:
     admin: MockAdmin = kit.admin
     admin.inject_fault("ServiceUnavailable", status=503, count=1, actions=["CreateLoadBalancer"])
     request = CreateLoadBalancerRequest.CreateLoadBalancerRequest()
+    request.set_InstanceChargeType("PayByCLCU")
     error = _error(kit, request)
     assert (error.get_http_status(), error.get_error_code()) == (503, "ServiceUnavailable")
     _lb(kit)

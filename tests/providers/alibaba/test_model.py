@@ -59,8 +59,14 @@ def desired(*listeners: Listener, **extra: object) -> DesiredLoadBalancer:
     return DesiredLoadBalancer(ref=REF, listeners=listeners, **extra)  # type: ignore[arg-type]
 
 
+TRAFFIC_PORT = model.HealthPolicy(cluster_check="traffic-port")
+"""The class setting ``cluster_health_check: traffic-port``: the diff tests' plain TCP check."""
+
+
 def wanted(*listeners: Listener, **extra: object) -> tuple[WantedListener, ...]:
-    found, _ = model.wanted_listeners(desired(*listeners, **extra), region=REGION)
+    found, _ = model.wanted_listeners(
+        desired(*listeners, **extra), region=REGION, health=TRAFFIC_PORT
+    )
     return found
 
 
@@ -83,8 +89,9 @@ def test_node_backends_are_this_regions_instances_only() -> None:
     assert dict(want.attrs) == {
         "Bandwidth": -1,
         "PersistenceTimeout": 0,
+        "HealthCheck": "on",
         "HealthCheckType": "tcp",
-        "HealthCheckConnectPort": 0,
+        "HealthCheckConnectPort": None,  # the backend port
     }
 
 
@@ -111,7 +118,7 @@ def test_affinity_and_health_check_and_what_udp_cannot_honour() -> None:
         "/healthz",
         32100,
     )
-    assert udp80.attrs == {"Bandwidth": -1, "HealthCheckConnectPort": 0}
+    assert udp80.attrs == {"Bandwidth": -1, "HealthCheck": "on", "HealthCheckConnectPort": None}
     assert [w.split(" ", 2)[:2] for w in warnings] == [
         ["sessionAffinity", "ClientIP"],
         ["sessionAffinity", "ClientIP"],
@@ -213,13 +220,16 @@ def test_listener_create_update_and_start() -> None:
     assert created.create == {
         "Bandwidth": -1,
         "PersistenceTimeout": 0,
+        "HealthCheckSwitch": "on",  # the request's name for Describe's HealthCheck
         "HealthCheckType": "tcp",
         "VServerGroupId": "rsp-1",
     }
     assert (created.update, created.start) == (None, True)
     moved = model.listener_change(want, "rsp-2", live(want, "rsp-1"))
     assert moved.update is not None and moved.update["VServerGroupId"] == "rsp-2"
-    assert moved.update["HealthCheckConnectPort"] == -520  # Set* spells the traffic port so
+    # The live listener already checks the backend port (-520 as read): nothing to send, and
+    # never -520 (Set* takes 1-65535).
+    assert "HealthCheckConnectPort" not in moved.update
     assert (moved.create, moved.start) == (None, False)
     stopped = model.listener_change(want, "rsp-1", replace(live(want, "rsp-1"), status="stopped"))
     assert (stopped.create, stopped.update, stopped.start) == (None, None, True)
@@ -353,25 +363,26 @@ def test_a_new_port_creates_its_group_then_its_listener_on_that_group() -> None:
     assert model.planned(changes)[1].after == "i-aaa:30443, i-bbb:30443"
 
 
-def test_backends_are_removed_then_added_and_the_listener_left_alone() -> None:
+def test_backends_are_added_then_removed_and_the_listener_left_alone() -> None:
     (want,) = wanted(tcp(80, 30080))
     groups = [RemoteGroup(group_id="rsp-1", name=want.group_name)]
     held = {"rsp-1": frozenset({("i-aaa", 30080, "ecs", ""), ("i-old", 30080, "ecs", "")})}
     changes = model.sync_changes(_layout((want,), [live(want, "rsp-1")], groups), groups, held, {})
+    # New members first: a group is never emptied by a rotation, even for a moment.
     assert changes == (
-        model.RemoveBackends(
-            listener=("TCP", 80), group_id="rsp-1", backends=(("i-old", 30080, "ecs", ""),)
-        ),
         model.AddBackends(
             listener=("TCP", 80), group_id="rsp-1", backends=(("i-bbb", 30080, "ecs", ""),)
+        ),
+        model.RemoveBackends(
+            listener=("TCP", 80), group_id="rsp-1", backends=(("i-old", 30080, "ecs", ""),)
         ),
     )
     assert model.planned(changes) == (
         PlannedChange(
-            action=ChangeAction.DELETE, kind="backends", name="TCP:80", before="i-old:30080"
+            action=ChangeAction.CREATE, kind="backends", name="TCP:80", after="i-bbb:30080"
         ),
         PlannedChange(
-            action=ChangeAction.CREATE, kind="backends", name="TCP:80", after="i-bbb:30080"
+            action=ChangeAction.DELETE, kind="backends", name="TCP:80", before="i-old:30080"
         ),
     )
 

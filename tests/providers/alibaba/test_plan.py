@@ -70,7 +70,7 @@ def test_plan_of_a_new_service_lists_what_ensure_creates_and_writes_nothing(kit:
             action=ChangeAction.CREATE,
             kind="listener",
             name="TCP:80",
-            after="TCP:80->30080 (health check TCP:traffic-port)",
+            after="TCP:80->30080 (health check HTTP:10256/healthz)",
         ),
     )
 
@@ -100,7 +100,7 @@ def test_a_listener_deleted_behind_our_back_is_planned_then_recreated(kit: Kit) 
             action=ChangeAction.CREATE,
             kind="listener",
             name="TCP:443",
-            after="TCP:443->30443 (health check TCP:traffic-port)",
+            after="TCP:443->30443 (health check HTTP:10256/healthz)",
         ),
     )
     assert kit.writes() == {}
@@ -146,7 +146,7 @@ def test_a_health_check_changed_behind_our_back_is_planned_then_restored(kit: Ki
     request.set_LoadBalancerId(lb_id)
     request.set_ListenerPort(80)
     request.set_HealthCheckType("tcp")
-    request.set_HealthCheckConnectPort(-520)
+    request.set_HealthCheckConnectPort(31000)  # -520 is refused: Set* takes 1-65535
     kit.call(kit.client(), request)
 
     kit.reset_counts()
@@ -155,7 +155,7 @@ def test_a_health_check_changed_behind_our_back_is_planned_then_restored(kit: Ki
             action=ChangeAction.UPDATE,
             kind="health check",
             name="TCP:80",
-            before="TCP:traffic-port",
+            before="TCP:31000",
             after="HTTP:32100/healthz",
         ),
     )

@@ -227,9 +227,9 @@ def test_session_affinity_and_health_check(kit: Kit) -> None:
 def _foreign_lb(kit: Kit) -> tuple[str, str]:
     """A load balancer someone else made, with its own TCP 80 listener."""
     client = kit.client()
-    lb_id = kit.call(client, CreateLoadBalancerRequest.CreateLoadBalancerRequest())[
-        "LoadBalancerId"
-    ]
+    create = CreateLoadBalancerRequest.CreateLoadBalancerRequest()
+    create.set_InstanceChargeType("PayByCLCU")
+    lb_id = kit.call(client, create)["LoadBalancerId"]
     group = CreateVServerGroupRequest.CreateVServerGroupRequest()
     group.set_LoadBalancerId(lb_id)
     group.set_VServerGroupName("theirs")

@@ -107,6 +107,7 @@ class AlibabaContractCloud:
             address="",
             tags={},
             delete_protection=False,
+            instance_charge_type="PayByCLCU",
         )
         return ReuseCase(lb_id=lb.id, annotations={LOADBALANCER_ID: lb.id})
 
