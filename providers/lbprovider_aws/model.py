@@ -13,10 +13,16 @@ computation, so the two cannot disagree).  No SDK, no api: testable on its own.
 
 Backend rules: once an NLB has a security group, AWS delivers its traffic
 (and health checks) to instance targets only if the instances' own security
-groups allow that group.  Like the AWS Load Balancer Controller, the provider
-adds one ingress rule per ``(protocol, port)`` on the target instances'
-groups, sourced from the NLB's group and described ``lbprovider:<cluster>/<uid>``
-(:func:`lbprovider_aws.naming.marker`) so that only its own rules are ever revoked.
+groups allow that group.  Like the AWS Load Balancer Controller's shared
+backend security group, every NLB of a cluster also carries one shared group
+(:func:`lbprovider_aws.naming.backend_group_name`), and the target instances'
+groups allow it on the nodePort range (one rule per protocol) and on the
+health-check ports outside it, described ``lbprovider:<cluster>/backend``: a
+handful of rules per node group whatever the number of Services, where one
+rule per nodePort hit the 60-rules-per-group quota at about 60 Services.  The
+rules are shared, so ``ensure`` only adds; they go with the cluster's last NLB.
+Rules an earlier version added per Service (sourced from the NLB's own group,
+described ``lbprovider:<cluster>/<uid>``) are revoked where they are found.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from lbprovider.cloud.types import (
     Protocol,
 )
 from lbprovider_aws import naming
-from lbprovider_aws.options import INTERNAL, SCHEME, SUBNETS, Options
+from lbprovider_aws.options import HC_PATH, INTERNAL, SCHEME, SUBNETS, TRAFFIC_PORT, Options
 
 PROVIDER_ID_PREFIX = "aws://"
 ANYWHERE_V4 = "0.0.0.0/0"
@@ -50,20 +56,60 @@ Target = tuple[str, int]
 Rule = tuple[str, int, str]
 """``(ip protocol, port, cidr)``: one ingress rule of the NLB's security group."""
 
-BackendRule = tuple[str, int]
-"""``(ip protocol, port)``: a node security group rule allowing it from the NLB's group."""
-
 PortRange = tuple[str, int, int]
 """``(ip protocol, from port, to port)`` of one ingress permission."""
 
 
+HEALTHY_CODES = "200-299"
+"""Matcher of every HTTP(S) check: kube-proxy answers 503 where a node must get no traffic,
+and NLB's default (200-399) would still count redirects as healthy."""
+HEALTHZ = "/healthz"
+KUBE_PROXY = "kube-proxy"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Defaults:
+    """The class settings the model needs (:class:`lbprovider_aws.settings.Settings`)."""
+
+    kube_proxy_health_port: int = 10256
+    cluster_health_check: str = KUBE_PROXY
+    """``kube-proxy`` or ``traffic-port`` (externalTrafficPolicy Cluster)."""
+    node_ports: tuple[int, int] = (30000, 32767)
+    """The cluster's nodePort range (node security groups allow it as one rule)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HealthSpec:
-    """A target group health check."""
+    """A target group health check; None fields are left at AWS's defaults."""
 
     protocol: str
     port: str
     path: str | None = None
+    matcher: str | None = None
+    """``Matcher.HttpCode`` (HTTP and HTTPS checks only)."""
+    interval: int | None = None
+    timeout: int | None = None
+    healthy_threshold: int | None = None
+    unhealthy_threshold: int | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The HealthCheck* request parameters of Create/ModifyTargetGroup."""
+        params: dict[str, Any] = {
+            "HealthCheckProtocol": self.protocol,
+            "HealthCheckPort": self.port,
+        }
+        if self.path is not None:
+            params["HealthCheckPath"] = self.path
+        if self.matcher is not None:
+            params["Matcher"] = {"HttpCode": self.matcher}
+        numbers = {
+            "HealthCheckIntervalSeconds": self.interval,
+            "HealthCheckTimeoutSeconds": self.timeout,
+            "HealthyThresholdCount": self.healthy_threshold,
+            "UnhealthyThresholdCount": self.unhealthy_threshold,
+        }
+        params.update({key: value for key, value in numbers.items() if value is not None})
+        return params
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,8 +146,8 @@ class NlbSpec:
     listeners: tuple[ListenerSpec, ...]
     target_groups: tuple[TargetGroupSpec, ...]
     rules: frozenset[Rule]
-    backend_rules: frozenset[BackendRule]
-    """What the target instances' security groups must allow from the NLB's group
+    backend_rules: frozenset[PortRange]
+    """What the target instances' security groups must allow from the shared backend group
     (empty for IP targets: the Pods' groups are not known here)."""
     instance_ids: frozenset[str]
     """Every instance target (their security groups get ``backend_rules``)."""
@@ -179,13 +225,53 @@ def _combine(port: int, group: list[Listener], mode: BackendMode) -> tuple[str, 
     return "TCP_UDP", first
 
 
-def _health(desired: DesiredLoadBalancer) -> HealthSpec:
+def _base_health(desired: DesiredLoadBalancer, defaults: Defaults) -> HealthSpec:
     check = desired.health_check
-    # IP targets are the Pods themselves: the node-level health check port does not
-    # exist there, and externalTrafficPolicy has nothing to choose between.
-    if check is None or desired.backend_mode is BackendMode.POD_IP:
-        return HealthSpec(protocol="TCP", port="traffic-port")
-    return HealthSpec(protocol=check.protocol.upper(), port=str(check.port), path=check.path)
+    if desired.backend_mode is BackendMode.POD_IP:
+        # IP targets are the Pods themselves: no node-level health port exists there.  A UDP
+        # group gets the same TCP check (AWS cannot check UDP): see docs/annotations.md.
+        return HealthSpec(protocol="TCP", port=TRAFFIC_PORT)
+    if check is not None:
+        # externalTrafficPolicy Local: kube-proxy answers 200 on healthCheckNodePort only on
+        # nodes with a local endpoint (503 elsewhere).
+        return HealthSpec(
+            protocol=check.protocol.upper(),
+            port=str(check.port),
+            path=check.path,
+            matcher=HEALTHY_CODES,
+        )
+    if defaults.cluster_health_check == KUBE_PROXY:
+        # Cluster: kube-proxy's node health (KEP-3836), 503 while the node drains; it
+        # answers on TCP whatever the Service's protocols, so UDP groups are checked too.
+        return HealthSpec(
+            protocol="HTTP",
+            port=str(defaults.kube_proxy_health_port),
+            path=HEALTHZ,
+            matcher=HEALTHY_CODES,
+        )
+    return HealthSpec(protocol="TCP", port=TRAFFIC_PORT)
+
+
+def _health(desired: DesiredLoadBalancer, options: Options, defaults: Defaults) -> HealthSpec:
+    """The policy's check with the Service's health-check annotations on top."""
+    base = _base_health(desired, defaults)
+    override = options.health
+    protocol = override.protocol or base.protocol
+    http = protocol in ("HTTP", "HTTPS")
+    if override.path is not None and not http:
+        raise InvalidService(
+            f"annotation {HC_PATH} needs an HTTP or HTTPS health check (protocol is {protocol})"
+        )
+    return HealthSpec(
+        protocol=protocol,
+        port=override.port or base.port,
+        path=(override.path or base.path or "/") if http else None,
+        matcher=HEALTHY_CODES if http else None,
+        interval=override.interval,
+        timeout=override.timeout,
+        healthy_threshold=override.healthy_threshold,
+        unhealthy_threshold=override.unhealthy_threshold,
+    )
 
 
 def _protocols(protocol: str) -> tuple[str, ...]:
@@ -207,16 +293,25 @@ def _rules(listeners: Iterable[ListenerSpec], source_ranges: tuple[str, ...]) ->
     return frozenset(rules)
 
 
-def _backend_rules(groups: Iterable[TargetGroupSpec]) -> frozenset[BackendRule]:
-    """Traffic and health checks reach instance targets from the NLB's security group."""
-    rules: set[BackendRule] = set()
+def _backend_rules(
+    groups: Iterable[TargetGroupSpec], node_ports: tuple[int, int]
+) -> frozenset[PortRange]:
+    """Traffic and health checks reach instance targets from the shared backend group: the
+    whole nodePort range per protocol (one rule, shared by every Service), single ports only
+    where a port lies outside it (kube-proxy's health port)."""
+    low, high = node_ports
+
+    def covering(proto: str, port: int) -> PortRange:
+        return (proto, low, high) if low <= port <= high else (proto, port, port)
+
+    rules: set[PortRange] = set()
     for group in groups:
         if group.target_type != "instance":
             continue
-        rules.update((proto, group.port) for proto in _protocols(group.protocol))
+        rules.update(covering(proto, group.port) for proto in _protocols(group.protocol))
         # Health checks are TCP/HTTP(S) even for UDP groups.
-        health_port = group.port if group.health.port == "traffic-port" else int(group.health.port)
-        rules.add(("tcp", health_port))
+        health_port = group.port if group.health.port == TRAFFIC_PORT else int(group.health.port)
+        rules.add(covering("tcp", health_port))
     return frozenset(rules)
 
 
@@ -236,7 +331,13 @@ def _requested_ip(desired: DesiredLoadBalancer, scheme: str) -> tuple[str | None
     return str(address), []
 
 
-def build(desired: DesiredLoadBalancer, *, options: Options, subnets: tuple[str, ...]) -> NlbSpec:
+def build(
+    desired: DesiredLoadBalancer,
+    *,
+    options: Options,
+    subnets: tuple[str, ...],
+    defaults: Defaults = Defaults(),
+) -> NlbSpec:
     """The NLB, listeners, target groups and rules ``desired`` asks for."""
     ref = desired.ref
     by_port: dict[int, list[Listener]] = {}
@@ -244,7 +345,7 @@ def build(desired: DesiredLoadBalancer, *, options: Options, subnets: tuple[str,
         by_port.setdefault(listener.port, []).append(listener)
     nodes = desired.nodes_of(PROVIDER_ID_PREFIX)
     target_type = "ip" if desired.backend_mode is BackendMode.POD_IP else "instance"
-    health = _health(desired)
+    health = _health(desired, options, defaults)
     listeners: list[ListenerSpec] = []
     groups: list[TargetGroupSpec] = []
     for port in sorted(by_port):
@@ -286,7 +387,7 @@ def build(desired: DesiredLoadBalancer, *, options: Options, subnets: tuple[str,
         listeners=tuple(listeners),
         target_groups=tuple(groups),
         rules=_rules(listeners, desired.source_ranges),
-        backend_rules=_backend_rules(groups),
+        backend_rules=_backend_rules(groups, defaults.node_ports),
         instance_ids=frozenset(
             target_id
             for group in groups
@@ -316,7 +417,7 @@ def rule_diff(want: frozenset[Rule], have: Iterable[Rule]) -> tuple[list[Rule], 
 
 
 def backend_diff(
-    want: frozenset[BackendRule], have: GroupRules
+    want: frozenset[PortRange], have: GroupRules
 ) -> tuple[list[PortRange], list[PortRange]]:
     """``(authorize, revoke)`` for one node security group.
 
@@ -324,8 +425,7 @@ def backend_diff(
     per protocol, ports and source, whatever its description); only rules with
     our marker are revoked.
     """
-    wanted = {(proto, port, port) for proto, port in want}
-    return sorted(wanted - have.present), sorted(have.ours - wanted)
+    return sorted(want - have.present), sorted(have.ours - want)
 
 
 def compatible(lb: Mapping[str, Any], lb_tags: Mapping[str, str], spec: NlbSpec) -> bool:
@@ -375,21 +475,22 @@ def listener_diff(
 
 
 def health_update(group: TargetGroupSpec, found: Mapping[str, Any]) -> dict[str, Any] | None:
-    """ModifyTargetGroup parameters (without the ARN) when the health check differs."""
+    """ModifyTargetGroup parameters (without the ARN) when the health check differs; fields
+    left at AWS's defaults (None) are not compared."""
     health = group.health
-    same = (
-        found.get("HealthCheckProtocol") == health.protocol
-        and str(found.get("HealthCheckPort")) == health.port
-        and (health.path is None or found.get("HealthCheckPath") == health.path)
-    )
-    if same:
-        return None
-    params: dict[str, Any] = {
-        "HealthCheckProtocol": health.protocol,
-        "HealthCheckPort": health.port,
+    have = {
+        "HealthCheckProtocol": found.get("HealthCheckProtocol"),
+        "HealthCheckPort": str(found.get("HealthCheckPort")),
+        "HealthCheckPath": found.get("HealthCheckPath"),
+        "Matcher": {"HttpCode": (found.get("Matcher") or {}).get("HttpCode")},
+        "HealthCheckIntervalSeconds": found.get("HealthCheckIntervalSeconds"),
+        "HealthCheckTimeoutSeconds": found.get("HealthCheckTimeoutSeconds"),
+        "HealthyThresholdCount": found.get("HealthyThresholdCount"),
+        "UnhealthyThresholdCount": found.get("UnhealthyThresholdCount"),
     }
-    if health.path is not None:
-        params["HealthCheckPath"] = health.path
+    params = health.params()
+    if all(have[key] == value for key, value in params.items()):
+        return None
     return params
 
 
@@ -503,6 +604,17 @@ def backend_permissions(
     ]
 
 
+def running_of(reservations: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """The instances of a DescribeInstances reply in the running state (RegisterTargets:
+    "If the target is an EC2 instance, it must be in the running state")."""
+    return frozenset(
+        str(instance["InstanceId"])
+        for reservation in reservations
+        for instance in reservation.get("Instances", [])
+        if instance.get("State", {}).get("Name") == "running"
+    )
+
+
 def instance_groups_of(reservations: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
     """Security groups of each instance's primary network interface, from DescribeInstances
     (terminated instances are listed for a while; they take no traffic)."""
@@ -550,11 +662,16 @@ class Remote:
     instance_groups: Mapping[str, tuple[str, ...]]
     """Security groups of each target instance (read only when backend rules are wanted)."""
     node_groups: Mapping[str, Mapping[str, Any]]
-    """Security groups holding rules from the NLB's group, and the target instances' groups
-    (DescribeSecurityGroups entries, by id)."""
+    """The target instances' security groups (DescribeSecurityGroups entries, by id)."""
+    backend_group: Mapping[str, Any] | None = None
+    """The cluster's shared backend security group, or None (not created yet)."""
+    running: frozenset[str] | None = None
+    """The target instances in the running state (None: not read, register every one)."""
     vpc_id: str = ""
     subnet_cidrs: Mapping[str, str] | None = None
     """CIDR of each NLB subnet, read only when a private IP must be pinned."""
+    subnet_zones: Mapping[str, str] | None = None
+    """Availability Zone of each wanted subnet, read only when the NLB's subnets change."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -571,12 +688,19 @@ class ChangeCidrRules:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CreateBackendGroup:
+    """CreateSecurityGroup for the cluster's shared backend group (in ``Remote.vpc_id``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChangeBackendRules:
-    """Authorize (``add``) or revoke rules sourced from the NLB's group on a node group."""
+    """Authorize (``add``) or revoke rules on a node group, sourced from the shared backend
+    group (``shared``) or from the NLB's own group (rules of earlier versions)."""
 
     add: bool
     group_id: str
     ranges: tuple[PortRange, ...]
+    shared: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -627,9 +751,11 @@ class CreateLoadBalancer:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetSubnets:
-    """SetSubnets on the existing NLB."""
+    """SetSubnets on the existing NLB; ``partial``: a first step that removes the subnets of
+    zones whose subnet changes (the new ones follow on the next sync)."""
 
     mappings: tuple[Mapping[str, str], ...]
+    partial: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -660,6 +786,7 @@ class DeleteTargetGroup:
 
 Op = (
     CreateSecurityGroup
+    | CreateBackendGroup
     | ChangeCidrRules
     | ChangeBackendRules
     | DeleteLoadBalancer
@@ -737,6 +864,57 @@ def needs_subnet_cidrs(
     return _lb_subnets(lb) != set(spec.subnets)
 
 
+def _subnet_step(spec: NlbSpec, lb: Mapping[str, Any], remote: Remote) -> Step:
+    """SetSubnets to ``spec.subnets``; or, when a zone's subnet changes, first without that
+    zone: NLB guide, "Changes to subnets within the same Availability Zone must be independent
+    actions. You must first complete the removal of the existing subnet, and then you can add
+    the new subnet" (removal takes up to 3 minutes)."""
+    zones = remote.subnet_zones or {}
+    current = {
+        str(zone["ZoneName"]): str(zone["SubnetId"]) for zone in lb.get("AvailabilityZones", [])
+    }
+    swapped = {
+        zones[subnet]
+        for subnet in spec.subnets
+        if subnet in zones and current.get(zones[subnet], subnet) != subnet
+    }
+    before = f"subnets {', '.join(sorted(_lb_subnets(lb)))}"
+    if not swapped:
+        return Step(
+            op=SetSubnets(mappings=subnet_mappings(spec, remote.subnet_cidrs)),
+            changes=(
+                _update(
+                    "load balancer", spec.name, before, f"subnets {', '.join(sorted(spec.subnets))}"
+                ),
+            ),
+        )
+    keep = tuple(subnet for subnet in spec.subnets if zones.get(subnet) not in swapped)
+    if not keep:
+        raise InvalidService(
+            f"the NLB's subnet changes in every zone it uses ({', '.join(sorted(swapped))}): AWS "
+            "changes a zone's subnet only by removing the old one first, and an NLB keeps one "
+            "zone at least; add a subnet of another zone first, or recreate the Service"
+        )
+    mappings = [{"SubnetId": subnet} for subnet in keep]
+    address = ipaddress.IPv4Address(spec.requested_ip) if spec.requested_ip else None
+    for mapping in mappings:
+        cidr = (remote.subnet_cidrs or {}).get(mapping["SubnetId"])
+        if address is not None and cidr is not None and address in ipaddress.ip_network(cidr):
+            mapping["PrivateIPv4Address"] = str(address)
+    return Step(
+        op=SetSubnets(mappings=tuple(mappings), partial=True),
+        changes=(
+            _update(
+                "load balancer",
+                spec.name,
+                before,
+                f"subnets {', '.join(sorted(keep))} (removing the old subnet of "
+                f"{', '.join(sorted(swapped))} first; the new one follows on the next sync)",
+            ),
+        ),
+    )
+
+
 def _lb_subnets(lb: Mapping[str, Any]) -> set[str]:
     return {str(zone["SubnetId"]) for zone in lb.get("AvailabilityZones", [])}
 
@@ -771,18 +949,20 @@ def backend_steps(
     *,
     mark: str,
     source: str | None,
-    want: frozenset[BackendRule],
+    want: frozenset[PortRange],
     instance_groups: Mapping[str, tuple[str, ...]],
     node_groups: Mapping[str, Mapping[str, Any]],
+    shared: bool = False,
 ) -> list[Step]:
     """Revokes and authorizations on node groups so that exactly the groups of the target
-    instances allow ``want`` from ``source`` (the NLB's group; None while it does not exist,
-    when no group can hold a rule from it yet)."""
-    wanted: dict[str, frozenset[BackendRule]] = {}
+    instances allow ``want`` from ``source`` (None while it does not exist, when no group can
+    hold a rule from it yet).  ``shared``: the cluster's backend group, whose rules other
+    Services need too, so nothing is revoked."""
+    wanted: dict[str, frozenset[PortRange]] = {}
     for groups in instance_groups.values():
         for group_id in groups:
             wanted[group_id] = want
-    origin = source or "the NLB security group"
+    origin = source or ("the backend security group" if shared else "the NLB security group")
     steps: list[Step] = []
     for group_id in sorted(set(node_groups) | set(wanted)):
         group = node_groups.get(group_id)
@@ -794,6 +974,8 @@ def backend_steps(
             else GroupRules(present=frozenset(), ours=frozenset())
         )
         authorize, revoke = backend_diff(wanted.get(group_id, frozenset()), have)
+        if shared:
+            revoke = []
 
         def rule_name(proto: str, low: int, high: int, group_id: str = group_id) -> str:
             ports = str(low) if low == high else f"{low}-{high}"
@@ -802,7 +984,9 @@ def backend_steps(
         if revoke:
             steps.append(
                 Step(
-                    op=ChangeBackendRules(add=False, group_id=group_id, ranges=tuple(revoke)),
+                    op=ChangeBackendRules(
+                        add=False, group_id=group_id, ranges=tuple(revoke), shared=shared
+                    ),
                     changes=tuple(
                         _delete("security group rule", rule_name(*item), f"from {origin}")
                         for item in revoke
@@ -812,7 +996,9 @@ def backend_steps(
         if authorize:
             steps.append(
                 Step(
-                    op=ChangeBackendRules(add=True, group_id=group_id, ranges=tuple(authorize)),
+                    op=ChangeBackendRules(
+                        add=True, group_id=group_id, ranges=tuple(authorize), shared=shared
+                    ),
                     changes=tuple(
                         _create("security group rule", rule_name(*item), f"from {origin}")
                         for item in authorize
@@ -822,8 +1008,17 @@ def backend_steps(
     return steps
 
 
-def _target_steps(label: str, group: TargetGroupSpec, have: Iterable[Target]) -> list[Step]:
+def _target_steps(
+    label: str,
+    group: TargetGroupSpec,
+    have: Iterable[Target],
+    running: frozenset[str] | None = None,
+) -> list[Step]:
+    """Register and deregister; an instance that is not running is not registered (AWS
+    refuses the whole call), and left registered if it already is (AWS marks it unused)."""
     register, deregister = target_diff(group.targets, have)
+    if running is not None and group.target_type == "instance":
+        register = [target for target in register if target[0] in running]
     steps: list[Step] = []
     if register:
         steps.append(
@@ -848,6 +1043,8 @@ def group_steps(
     found: Mapping[str, Any] | None,
     attributes: Iterable[Mapping[str, Any]],
     targets: Iterable[Target],
+    *,
+    running: frozenset[str] | None = None,
 ) -> list[Step]:
     """The writes that make one target group match ``group``: create it (``found`` None),
     its health check, stickiness and targets."""
@@ -897,54 +1094,33 @@ def group_steps(
                 changes=(_update("attribute", label, before, after),),
             )
         )
-    steps += _target_steps(label, group, targets)
+    steps += _target_steps(label, group, targets, running)
     return steps
 
 
-def diff(
-    spec: NlbSpec, remote: Remote, *, mark: str, backends_only: bool = False
-) -> tuple[Step, ...]:
-    """Every write that makes the cloud match ``spec``, in the order they must be made;
-    empty when it matches.  ``backends_only``: target registrations and node rules only
-    (for groups that exist on an existing NLB), what ``update_backends`` may change."""
-    labels = {item.target_group: f"{item.protocol}:{item.port}" for item in spec.listeners}
-    lb = remote.lb
-    source = str(remote.security_group["GroupId"]) if remote.security_group else None
-    backend = backend_steps(
-        mark=mark,
-        source=source,
-        want=spec.backend_rules,
-        instance_groups=remote.instance_groups,
-        node_groups=remote.node_groups,
-    )
-    if backends_only:
-        if lb is None:
-            return ()
-        steps = list(backend)
-        for group in spec.target_groups:
-            if group.name in remote.groups:
-                have = remote.targets.get(group.name, frozenset())
-                steps += _target_steps(labels[group.name], group, have)
-        return tuple(steps)
-
-    steps = []
-    listeners_have = remote.listeners
-    if lb is not None and not compatible(lb, remote.lb_tags, spec):
-        pinned = remote.lb_tags.get(naming.REQUESTED_IP_TAG)
-        before = _lb_text(str(lb.get("Scheme", "")), pinned, _lb_subnets(lb))
-        steps.append(
-            Step(
-                op=DeleteLoadBalancer(arn=str(lb["LoadBalancerArn"])),
-                changes=(_delete("load balancer", spec.name, f"{before} (replaced)"),),
-            )
-        )
-        lb, listeners_have = None, ()  # the listeners go with it; the groups move over
-
+def _security_group_steps(spec: NlbSpec, remote: Remote) -> list[Step]:
+    """Create the NLB's own group and the shared backend group if missing, and bring the
+    own group's CIDR rules (``loadBalancerSourceRanges``) in line."""
+    steps: list[Step] = []
+    shared = str(remote.backend_group["GroupId"]) if remote.backend_group else None
     if remote.security_group is None:
         steps.append(
             Step(
                 op=CreateSecurityGroup(),
                 changes=(_create("security group", spec.name, f"for the NLB in {remote.vpc_id}"),),
+            )
+        )
+    if shared is None:
+        steps.append(
+            Step(
+                op=CreateBackendGroup(),
+                changes=(
+                    _create(
+                        "security group",
+                        "backend",
+                        f"shared by the cluster's NLBs in {remote.vpc_id}",
+                    ),
+                ),
             )
         )
     have_rules = cidr_rules_of(remote.security_group) if remote.security_group else set()
@@ -969,6 +1145,73 @@ def diff(
                 ),
             )
         )
+    return steps
+
+
+def diff(
+    spec: NlbSpec,
+    remote: Remote,
+    *,
+    mark: str,
+    backend_mark: str = "",
+    backends_only: bool = False,
+) -> tuple[Step, ...]:
+    """Every write that makes the cloud match ``spec``, in the order they must be made;
+    empty when it matches.  ``backends_only``: target registrations and node rules only
+    (for groups that exist on an existing NLB), what ``update_backends`` may change."""
+    labels = {item.target_group: f"{item.protocol}:{item.port}" for item in spec.listeners}
+    lb = remote.lb
+    source = str(remote.security_group["GroupId"]) if remote.security_group else None
+    shared = str(remote.backend_group["GroupId"]) if remote.backend_group else None
+    # Rules an earlier version added per Service, from the NLB's own group: revoked, but only
+    # once the NLB carries the shared group (last, in a full diff), so traffic never stops.
+    legacy = (
+        backend_steps(
+            mark=mark,
+            source=source,
+            want=frozenset(),
+            instance_groups={},
+            node_groups=remote.node_groups,
+        )
+        if source is not None
+        else []
+    )
+    backend: list[Step] = []
+    if shared is not None or not backends_only:
+        backend += backend_steps(
+            mark=backend_mark,
+            source=shared,
+            want=spec.backend_rules,
+            instance_groups=remote.instance_groups,
+            node_groups=remote.node_groups,
+            shared=True,
+        )
+    if backends_only:
+        if lb is None:
+            return ()
+        steps = list(backend)
+        if shared in lb.get("SecurityGroups", []):
+            steps += legacy
+        for group in spec.target_groups:
+            if group.name in remote.groups:
+                have = remote.targets.get(group.name, frozenset())
+                steps += _target_steps(labels[group.name], group, have, remote.running)
+        return tuple(steps)
+
+    steps = []
+    listeners_have = remote.listeners
+    if lb is not None and not compatible(lb, remote.lb_tags, spec):
+        pinned = remote.lb_tags.get(naming.REQUESTED_IP_TAG)
+        before = _lb_text(str(lb.get("Scheme", "")), pinned, _lb_subnets(lb))
+        steps.append(
+            Step(
+                op=DeleteLoadBalancer(arn=str(lb["LoadBalancerArn"])),
+                changes=(_delete("load balancer", spec.name, f"{before} (replaced)"),),
+            )
+        )
+        lb, listeners_have = None, ()  # the listeners go with it; the groups move over
+
+    steps += _security_group_steps(spec, remote)
     steps += backend
 
     for group in spec.target_groups:
@@ -978,6 +1221,7 @@ def diff(
             remote.groups.get(group.name),
             remote.attributes.get(group.name, ()),
             remote.targets.get(group.name, ()),
+            running=remote.running,
         )
 
     if lb is None:
@@ -996,21 +1240,13 @@ def diff(
     else:
         subnets = _lb_subnets(lb)
         if subnets != set(spec.subnets):
-            steps.append(
-                Step(
-                    op=SetSubnets(mappings=subnet_mappings(spec, remote.subnet_cidrs)),
-                    changes=(
-                        _update(
-                            "load balancer",
-                            spec.name,
-                            f"subnets {', '.join(sorted(subnets))}",
-                            f"subnets {', '.join(sorted(spec.subnets))}",
-                        ),
-                    ),
-                )
-            )
+            steps.append(_subnet_step(spec, lb, remote))
         groups = [str(item) for item in lb.get("SecurityGroups", [])]
-        if source is None or groups != [source]:
+        wanted_groups = {source, shared}
+        # An NLB created without security groups cannot get any (SetSecurityGroups: "You
+        # can't perform this operation on a Network Load Balancer unless you specified a
+        # security group for the load balancer when you created it"): ensure warns instead.
+        if groups and (None in wanted_groups or set(groups) != wanted_groups):
             steps.append(
                 Step(
                     op=SetSecurityGroups(),
@@ -1019,7 +1255,8 @@ def diff(
                             "load balancer",
                             spec.name,
                             f"security groups {', '.join(groups) or 'none'}",
-                            f"security groups {source or spec.name + ' (new)'}",
+                            "security groups "
+                            f"{source or spec.name + ' (new)'}, {shared or 'backend (new)'}",
                         ),
                     ),
                 )
@@ -1078,6 +1315,7 @@ def diff(
                     ),
                 )
             )
+    steps += legacy  # the NLB carries the shared group by now (SetSecurityGroups above)
     return tuple(steps)
 
 

@@ -20,12 +20,17 @@ from lbprovider.cloud.tags import (
 from lbprovider.cloud.types import ServiceRef
 
 __all__ = [
+    "BACKEND_ROLE",
     "CLUSTER_TAG",
     "MARKER_PREFIX",
     "REQUESTED_IP_TAG",
+    "ROLE_TAG",
     "SERVICE_NAME_TAG",
     "SERVICE_UID_TAG",
     "aws_tags",
+    "backend_group_name",
+    "backend_marker",
+    "backend_tags",
     "cluster_tag_key",
     "from_aws",
     "is_owned_by",
@@ -43,6 +48,9 @@ REQUESTED_IP_TAG = "lbprovider.io/requested-ip"
 MARKER_PREFIX = "lbprovider:"
 """Starts the description of every backend rule added to a node security group."""
 DESCRIPTION_LIMIT = 255
+ROLE_TAG = "lbprovider.io/role"
+BACKEND_ROLE = "backend"
+"""``ROLE_TAG`` of the cluster's shared backend security group (no Service owns it)."""
 
 
 def cluster_tag_key(cluster: str) -> str:
@@ -70,6 +78,23 @@ def from_aws(tags: Iterable[Any] | None) -> dict[str, str]:
 def marker(ref: ServiceRef) -> str:
     """The description that marks a node security-group rule as created for ``ref``."""
     return f"{MARKER_PREFIX}{ref.cluster}/{ref.uid}"[:DESCRIPTION_LIMIT]
+
+
+def backend_marker(cluster: str) -> str:
+    """The description of the node security-group rules sourced from the backend group."""
+    return f"{MARKER_PREFIX}{cluster}/{BACKEND_ROLE}"[:DESCRIPTION_LIMIT]
+
+
+def backend_group_name(cluster: str) -> str:
+    """``lbp-backend-<16 hex>``: the cluster's shared backend security group (one per VPC)."""
+    digest = hashlib.sha256(cluster.encode()).hexdigest()[:16]
+    return f"{NAME_PREFIX}-{BACKEND_ROLE}-{digest}"
+
+
+def backend_tags(cluster: str) -> list[dict[str, str]]:
+    """Tags of the shared backend group: the cluster's, a role, and no Service UID."""
+    tags = {CLUSTER_TAG: cluster, cluster_tag_key(cluster): "owned", ROLE_TAG: BACKEND_ROLE}
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
 
 
 def owner_hash(ref: ServiceRef) -> str:

@@ -34,6 +34,7 @@ from lbprovider.cloud import (
     Ingress,
     InvalidService,
     LoadBalancerStatus,
+    NodeTarget,
     OwnedLoadBalancer,
     PlannedChange,
     ProviderConfigError,
@@ -63,6 +64,8 @@ class _Applying:
     vpc_id: str
     lb: dict[str, Any] | None
     group_id: str | None
+    backend_id: str | None
+    """The cluster's shared backend security group."""
     arns: dict[str, str]
     """Target group ARNs by name, existing and created."""
     adopted: set[str] = field(default_factory=set)
@@ -73,6 +76,12 @@ class _Applying:
         if self.group_id is None:
             raise CloudError(f"security group of {self.ref.key} missing while applying")
         return self.group_id
+
+    def backend(self) -> str:
+        """The shared backend group (the diff creates it before any step that needs it)."""
+        if self.backend_id is None:
+            raise CloudError(f"backend security group missing while applying {self.ref.key}")
+        return self.backend_id
 
     def lb_arn(self) -> str:
         if self.lb is None:
@@ -121,6 +130,10 @@ class AwsProvider:
         self._cluster = cluster_name
         self._api = api
         self._vpc_by_subnet: dict[str, str] = {}
+        self._defaults = model.Defaults(
+            kube_proxy_health_port=settings.kube_proxy_health_port,
+            cluster_health_check=settings.cluster_health_check,
+        )
 
     # -- lookups (reads only) -------------------------------------------------------------
 
@@ -144,22 +157,19 @@ class AwsProvider:
         )
 
     def _find(self, ref: ServiceRef, *, with_groups: bool = True) -> Found:
-        """Our NLB (the deterministic name first, then any NLB carrying our tags), its tags
-        and the target groups attached to it, decided by tags in one DescribeTags call."""
+        """Our NLB, its tags and the target groups attached to it, decided by tags in one
+        DescribeTags call.  The NLB's name is derived from cluster + Service UID, so the
+        exact-name lookup (one call, ``LoadBalancerNotFound`` on a miss) finds every NLB this
+        provider made: a miss never pages through the region."""
         named = self._api.call_or_none(
             self._api.elbv2, "describe_load_balancers", Names=[naming.load_balancer_name(ref)]
         )
         candidates = [
             lb for lb in (named or {}).get("LoadBalancers", []) if lb.get("Type") == "network"
         ]
-        found = self._pick(ref, candidates, with_groups)
-        if found.lb is None:
-            everything = self._api.pages(
-                self._api.elbv2, "describe_load_balancers", "LoadBalancers"
-            )
-            network = [lb for lb in everything if lb.get("Type") == "network"]
-            found = self._pick(ref, network, with_groups)
-        return found
+        if not candidates:
+            return Found(lb=None, lb_tags={}, groups={})
+        return self._pick(ref, candidates, with_groups)
 
     def _pick(self, ref: ServiceRef, candidates: list[dict[str, Any]], with_groups: bool) -> Found:
         groups: list[dict[str, Any]] = []
@@ -217,6 +227,18 @@ class AwsProvider:
             raise CloudError(f"target group {name} exists and is not owned by {ref.key}")
         return owned[0]
 
+    def _backend_group(self) -> dict[str, Any] | None:
+        """The cluster's shared backend security group (by its tags), or None."""
+        groups = self._api.call(
+            self._api.ec2,
+            "describe_security_groups",
+            Filters=[
+                {"Name": f"tag:{naming.CLUSTER_TAG}", "Values": [self._cluster]},
+                {"Name": f"tag:{naming.ROLE_TAG}", "Values": [naming.BACKEND_ROLE]},
+            ],
+        ).get("SecurityGroups", [])
+        return dict(min(groups, key=lambda group: str(group["GroupId"]))) if groups else None
+
     def _find_security_group(self, ref: ServiceRef) -> dict[str, Any] | None:
         groups = self._api.call(
             self._api.ec2,
@@ -253,9 +275,14 @@ class AwsProvider:
                 raise InvalidService(f"subnet {first} not found")
         return self._vpc_by_subnet[first]
 
-    def _subnet_cidrs(self, subnets: tuple[str, ...]) -> dict[str, str]:
+    def _subnets(self, subnets: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
+        """CIDR and Availability Zone of each subnet (one call)."""
         found = self._api.call(self._api.ec2, "describe_subnets", SubnetIds=list(subnets))
-        return {str(item["SubnetId"]): str(item["CidrBlock"]) for item in found.get("Subnets", [])}
+        items = found.get("Subnets", [])
+        return (
+            {str(item["SubnetId"]): str(item["CidrBlock"]) for item in items},
+            {str(item["SubnetId"]): str(item["AvailabilityZone"]) for item in items},
+        )
 
     def _read(
         self, ref: ServiceRef, spec: model.NlbSpec, *, backends_only: bool = False
@@ -290,27 +317,36 @@ class AwsProvider:
                     ).get("Attributes", [])
                 )
             targets[name] = frozenset(self._registered(arn))
+        backend_group = self._backend_group()
+        backend_id = str(backend_group["GroupId"]) if backend_group is not None else None
         security_group: dict[str, Any] | None
         if backends_only:
-            # The NLB's group is ours (ensure set it); its own rules are not needed here.
-            first = lb.get("SecurityGroups", [])[:1] if lb is not None else []
-            security_group = {"GroupId": first[0]} if first else None
+            # The NLB's own group is ours (ensure set it); its own rules are not needed here.
+            own = [
+                str(item)
+                for item in (lb.get("SecurityGroups", []) if lb is not None else [])
+                if item != backend_id
+            ]
+            security_group = {"GroupId": own[0]} if own else None
         else:
             security_group = self._find_security_group(ref)
-        source = str(security_group["GroupId"]) if security_group is not None else None
         instance_groups: dict[str, tuple[str, ...]] = {}
-        # Without a source yet (a new NLB group) ensure still needs the instances' groups;
-        # update_backends on an NLB without a group has nothing to allow.
-        if spec.backend_rules and spec.instance_ids and (source or not backends_only):
-            instance_groups = self._instance_groups(spec.instance_ids)
+        running: frozenset[str] | None = None
+        if spec.instance_ids:
+            # One read serves both: the instances' groups and which ones are running.
+            instance_groups, running = self._instances(spec.instance_ids)
         node_groups: dict[str, dict[str, Any]] = {}
-        if source is not None:
-            node_groups = self._security_groups("ip-permission.group-id", [source])
-            holding = {group_id for groups in instance_groups.values() for group_id in groups}
-            missing = sorted(holding - set(node_groups))
-            if missing:
-                node_groups.update(self._security_groups("group-id", missing))
+        holding = sorted({group_id for groups in instance_groups.values() for group_id in groups})
+        if holding and spec.backend_rules:
+            node_groups = self._security_groups("group-id", holding)
         full = not backends_only
+        cidrs: dict[str, str] | None = None
+        zones: dict[str, str] | None = None
+        moving = lb is not None and {
+            str(zone["SubnetId"]) for zone in lb.get("AvailabilityZones", [])
+        } != set(spec.subnets)
+        if full and (moving or model.needs_subnet_cidrs(spec, lb, found.lb_tags)):
+            cidrs, zones = self._subnets(spec.subnets)
         return model.Remote(
             lb=lb,
             lb_tags=found.lb_tags,
@@ -321,20 +357,23 @@ class AwsProvider:
             security_group=security_group,
             instance_groups=instance_groups,
             node_groups=node_groups,
+            backend_group=backend_group,
+            running=running,
             vpc_id=self._vpc_id(spec.subnets) if full else "",
-            subnet_cidrs=(
-                self._subnet_cidrs(spec.subnets)
-                if full and model.needs_subnet_cidrs(spec, lb, found.lb_tags)
-                else None
-            ),
+            subnet_cidrs=cidrs,
+            subnet_zones=zones,
         )
 
     def _spec(self, desired: DesiredLoadBalancer) -> model.NlbSpec:
         options = parse_options(desired.ref)
         subnets = model.subnets_for(options, self._settings.subnets)
-        return model.build(desired, options=options, subnets=subnets)
+        return model.build(desired, options=options, subnets=subnets, defaults=self._defaults)
 
     # -- the contract ---------------------------------------------------------------------
+
+    def targets(self, node: NodeTarget) -> bool:
+        """An EC2 instance (``aws:///zone/i-...``)."""
+        return model.instance_id(node.provider_id) is not None
 
     def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
         """The NLB owned by ``ref`` and the ports it serves, or None."""
@@ -354,15 +393,27 @@ class AwsProvider:
         """What ``ensure(desired)`` would change: the same read and diff, nothing applied."""
         spec = self._spec(desired)
         remote = self._read(desired.ref, spec)
-        return model.changes_of(model.diff(spec, remote, mark=naming.marker(desired.ref)))
+        return model.changes_of(
+            model.diff(
+                spec,
+                remote,
+                mark=naming.marker(desired.ref),
+                backend_mark=naming.backend_marker(self._cluster),
+            )
+        )
 
     def ensure(self, desired: DesiredLoadBalancer) -> LoadBalancerStatus:
         """Create or bring in line the NLB, its listeners, target groups and security group."""
         ref = desired.ref
         spec = self._spec(desired)
         remote = self._read(ref, spec)
-        steps = model.diff(spec, remote, mark=naming.marker(ref))
+        steps = model.diff(
+            spec, remote, mark=naming.marker(ref), backend_mark=naming.backend_marker(self._cluster)
+        )
         applied = self._apply(ref, spec, remote, steps)
+        if any(isinstance(step.op, model.SetSubnets) and step.op.partial for step in steps):
+            # AWS takes up to 3 minutes to remove a subnet; the new one is added after.
+            raise RetryAfter(60, "changing a zone's subnet: the old subnet is being removed")
         lb = applied.lb
         if lb is None or applied.group_id is None:  # diff always creates both
             raise CloudError(f"load balancer of {ref.key} was not created")
@@ -379,6 +430,15 @@ class AwsProvider:
             },
         )
         warnings = spec.warnings
+        if not lb.get("SecurityGroups"):
+            # Adopted from outside (an NLB created without security groups): AWS cannot add
+            # any, and replacing it would change its DNS name under the users' feet.
+            warnings += (
+                f"NLB {lb['LoadBalancerName']} was created without security groups and AWS "
+                "cannot add them: loadBalancerSourceRanges are not enforced and the nodes' "
+                "security groups must allow the clients themselves; recreate the Service to "
+                "get an NLB with security groups",
+            )
         if desired.backend_mode is BackendMode.POD_IP:
             warnings += (
                 "IP targets: the Pods' security groups must allow traffic from the NLB's "
@@ -397,10 +457,19 @@ class AwsProvider:
         ref = desired.ref
         options = parse_options(ref)
         spec = model.build(
-            desired, options=options, subnets=options.subnets or self._settings.subnets
+            desired,
+            options=options,
+            subnets=options.subnets or self._settings.subnets,
+            defaults=self._defaults,
         )
         remote = self._read(ref, spec, backends_only=True)
-        steps = model.diff(spec, remote, mark=naming.marker(ref), backends_only=True)
+        steps = model.diff(
+            spec,
+            remote,
+            mark=naming.marker(ref),
+            backend_mark=naming.backend_marker(self._cluster),
+            backends_only=True,
+        )
         self._apply(ref, spec, remote, steps)
 
     def delete(self, ref: ServiceRef) -> None:
@@ -442,6 +511,7 @@ class AwsProvider:
                         15, "security group still in use (the deleted NLB, or another's rule)"
                     ) from None
                 raise
+        self._release_backend_group()
         log.info("deleted load balancer", extra={"service": ref.key})
 
     def list_owned(self) -> tuple[OwnedLoadBalancer, ...]:
@@ -486,6 +556,9 @@ class AwsProvider:
             group_id=(
                 str(remote.security_group["GroupId"]) if remote.security_group is not None else None
             ),
+            backend_id=(
+                str(remote.backend_group["GroupId"]) if remote.backend_group is not None else None
+            ),
             arns={name: str(tg["TargetGroupArn"]) for name, tg in remote.groups.items()},
         )
         for step in steps:
@@ -515,6 +588,8 @@ class AwsProvider:
                 ],
             )
             applying.group_id = str(created["GroupId"])
+        elif isinstance(op, model.CreateBackendGroup):
+            applying.backend_id = self._create_backend_group(applying.vpc_id)
         elif isinstance(op, model.ChangeCidrRules):
             self._api.call(
                 ec2,
@@ -523,7 +598,12 @@ class AwsProvider:
                 IpPermissions=model.cidr_permissions(op.rules),
             )
         elif isinstance(op, model.ChangeBackendRules):
-            self._change_backend_rules(ref, applying.source(), op)
+            if op.shared:
+                self._change_backend_rules(
+                    ref, applying.backend(), op, mark=naming.backend_marker(self._cluster)
+                )
+            else:
+                self._change_backend_rules(ref, applying.source(), op)
         elif isinstance(op, model.CreateTargetGroup):
             self._create_target_group(applying, op.group)
         elif op_group(op) in applying.adopted:
@@ -557,7 +637,7 @@ class AwsProvider:
                 Scheme=spec.scheme,
                 IpAddressType="ipv4",
                 SubnetMappings=[dict(item) for item in op.mappings],
-                SecurityGroups=[applying.source()],
+                SecurityGroups=[applying.source(), applying.backend()],
                 Tags=naming.aws_tags(ref, extra),
             )
             applying.lb = dict(created["LoadBalancers"][0])
@@ -581,7 +661,7 @@ class AwsProvider:
                 elbv2,
                 "set_security_groups",
                 LoadBalancerArn=applying.lb_arn(),
-                SecurityGroups=[applying.source()],
+                SecurityGroups=[applying.source(), applying.backend()],
             )
         elif isinstance(op, model.DeleteListener):
             self._delete(elbv2, "delete_listener", ListenerArn=op.arn)
@@ -611,12 +691,9 @@ class AwsProvider:
             "VpcId": applying.vpc_id,
             "TargetType": group.target_type,
             "HealthCheckEnabled": True,
-            "HealthCheckProtocol": group.health.protocol,
-            "HealthCheckPort": group.health.port,
+            **group.health.params(),
             "Tags": naming.aws_tags(ref),
         }
-        if group.health.path is not None:
-            params["HealthCheckPath"] = group.health.path
         try:
             created = self._api.call(self._api.elbv2, "create_target_group", **params)
         except CloudApiError as exc:
@@ -641,12 +718,75 @@ class AwsProvider:
 
     # -- backend rules on the nodes' security groups ---------------------------------------
 
-    def _instance_groups(self, instance_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
-        """Security groups of each target instance (gone ones omitted).
+    def _create_backend_group(self, vpc_id: str) -> str:
+        """The cluster's shared backend group; another worker's, if it won the race."""
+        try:
+            created = self._api.call(
+                self._api.ec2,
+                "create_security_group",
+                GroupName=naming.backend_group_name(self._cluster),
+                Description=f"lbprovider NLBs of cluster {self._cluster} (node access)",
+                VpcId=vpc_id,
+                TagSpecifications=[
+                    {"ResourceType": "security-group", "Tags": naming.backend_tags(self._cluster)}
+                ],
+            )
+        except CloudApiError as exc:
+            if exc.code != "InvalidGroup.Duplicate":
+                raise
+            found = self._backend_group()
+            if found is None:
+                raise RetryAfter(5, "backend security group being created meanwhile") from None
+            return str(found["GroupId"])
+        return str(created["GroupId"])
+
+    def _release_backend_group(self) -> None:
+        """Once no NLB carries the shared backend group any more, its node rules and the
+        group go.  ELBv2 cannot filter by security group: every page of the region's load
+        balancers, on delete only."""
+        backend = self._backend_group()
+        if backend is None:
+            return
+        group_id = str(backend["GroupId"])
+        balancers = self._api.pages(self._api.elbv2, "describe_load_balancers", "LoadBalancers")
+        if any(group_id in lb.get("SecurityGroups", []) for lb in balancers):
+            return
+        mark = naming.backend_marker(self._cluster)
+        revokes = model.backend_steps(
+            mark=mark,
+            source=group_id,
+            want=frozenset(),
+            instance_groups={},
+            node_groups=self._security_groups("ip-permission.group-id", [group_id]),
+        )
+        for step in revokes:
+            if isinstance(step.op, model.ChangeBackendRules):
+                self._api.call_or_none(
+                    self._api.ec2,
+                    "revoke_security_group_ingress",
+                    GroupId=step.op.group_id,
+                    IpPermissions=model.backend_permissions(
+                        step.op.ranges, source=group_id, mark=mark
+                    ),
+                )
+        try:
+            self._delete(self._api.ec2, "delete_security_group", GroupId=group_id)
+        except CloudApiError as exc:
+            if exc.code == "DependencyViolation":
+                # Deleted NLBs' network interfaces take a while to go.
+                raise RetryAfter(15, "backend security group still in use") from None
+            raise
+
+    def _instances(
+        self, instance_ids: Iterable[str]
+    ) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+        """Security groups of each target instance (gone ones omitted) and the ids of those
+        running, as cloud-provider-aws reads them before registering.
 
         A filter, not ``InstanceIds``: a terminated node must not fail the whole call.
         """
-        found: dict[str, tuple[str, ...]] = {}
+        groups: dict[str, tuple[str, ...]] = {}
+        running: set[str] = set()
         for batch in batched(sorted(set(instance_ids)), FILTER_VALUES):
             reservations = self._api.pages(
                 self._api.ec2,
@@ -654,8 +794,9 @@ class AwsProvider:
                 "Reservations",
                 Filters=[{"Name": "instance-id", "Values": list(batch)}],
             )
-            found.update(model.instance_groups_of(reservations))
-        return found
+            groups.update(model.instance_groups_of(reservations))
+            running.update(model.running_of(reservations))
+        return groups, frozenset(running)
 
     def _security_groups(self, name: str, values: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -670,10 +811,11 @@ class AwsProvider:
         return found
 
     def _change_backend_rules(
-        self, ref: ServiceRef, source: str, op: model.ChangeBackendRules
+        self, ref: ServiceRef, source: str, op: model.ChangeBackendRules, *, mark: str = ""
     ) -> None:
-        """One revoke or authorize on a node group, rules sourced from the NLB's group."""
-        mark = naming.marker(ref)
+        """One revoke or authorize on a node group, rules sourced from ``source`` (the NLB's
+        group, or the shared backend group with ``mark``)."""
+        mark = mark or naming.marker(ref)
         permissions = model.backend_permissions(op.ranges, source=source, mark=mark)
         if not op.add:
             self._api.call(

@@ -19,6 +19,7 @@ from lbprovider.providerkit import (
     Field,
     RateLimit,
     SettingsSchema,
+    config_error,
     load_credentials,
     rate_limit_fields,
 )
@@ -70,6 +71,31 @@ SCHEMA = SettingsSchema(
             doc="Retries of one call after the first request (throttling, 5xx, "
             "connection errors); persistent throttling then waits as RetryAfter.",
         ),
+        Field(
+            name="kube_proxy_health_port",
+            kind=int,
+            default=10256,
+            minimum=1,
+            maximum=65535,
+            doc="kube-proxy's node health port (KEP-3836, /healthz): the health check of "
+            "externalTrafficPolicy Cluster Services with cluster_health_check kube-proxy.",
+        ),
+        Field(
+            name="cluster_health_check",
+            default="kube-proxy",
+            choices=("kube-proxy", "traffic-port"),
+            doc="externalTrafficPolicy Cluster health check: kube-proxy (HTTP /healthz on "
+            "kube_proxy_health_port, 2xx only, for TCP and UDP listeners alike) or "
+            "traffic-port (TCP on the nodePort, the previous behaviour).",
+        ),
+        Field(
+            name="node_port_range",
+            default="30000-32767",
+            pattern=r"\d{1,5}-\d{1,5}",
+            example="LOW-HIGH, the API server's --service-node-port-range",
+            doc="The cluster's nodePort range: node security groups allow it, as one rule per "
+            "protocol, from the cluster's shared NLB backend security group.",
+        ),
         *rate_limit_fields(
             qps=10,
             burst=40,
@@ -102,9 +128,18 @@ class Settings:
     subnets: tuple[str, ...] = ()
     credentials_file: str | None = None
     retry_attempts: int = 3
+    kube_proxy_health_port: int = 10256
+    cluster_health_check: str = "kube-proxy"
+    node_port_range: str = "30000-32767"
     rate_limit_qps: float = 10.0
     """Client-side limit: cloud API calls per second on average (see the schema)."""
     rate_limit_burst: int = 40
+
+    @property
+    def node_ports(self) -> tuple[int, int]:
+        """``node_port_range`` as ``(low, high)``."""
+        low, _, high = self.node_port_range.partition("-")
+        return int(low), int(high)
 
     @property
     def rate_limit(self) -> RateLimit:
@@ -114,7 +149,11 @@ class Settings:
 
 def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
     """Validate ``raw``; ProviderConfigError names the first bad key."""
-    return Settings(**SCHEMA.parse(raw))
+    settings = Settings(**SCHEMA.parse(raw))
+    low, high = settings.node_ports
+    if not 1 <= low <= high <= 65535:
+        raise config_error("node_port_range", "must be LOW-HIGH with 1 <= LOW <= HIGH <= 65535")
+    return settings
 
 
 def read_credentials(settings: Settings) -> Credentials | None:

@@ -21,6 +21,9 @@ from typing import Any
 from lbprovider.cloud.tags import CLUSTER_TAG, SERVICE_UID_TAG
 
 AWS_MARKER = "lbprovider:"
+# The cluster's shared backend security group (its role tag) and the owner its node rules
+# name: held by the cluster while any NLB of it exists, an orphan once none does.
+AWS_ROLE_TAG, AWS_BACKEND_ROLE = "lbprovider.io/role", "backend"
 REPORT_ENV = "LBPROVIDER_RELIABILITY_REPORT"
 
 
@@ -94,19 +97,28 @@ def _aws(state: Mapping[str, Any], cluster: str) -> dict[str, Holding]:
         uid = _mine(_tag_dict(group["tags"]), cluster)
         if uid is not None and arn not in used:
             held.setdefault(uid, Holding()).extras.append(f"target group {group['name']}")
+    shared: list[str] = []
     for group in state.get("security_groups", []):
-        uid = _mine(_tag_dict(group["tags"]), cluster)
-        if uid is not None and not held.setdefault(uid, Holding()).load_balancers:
+        tags = _tag_dict(group["tags"])
+        uid = _mine(tags, cluster)
+        if uid is not None and tags.get(AWS_ROLE_TAG) == AWS_BACKEND_ROLE:
+            shared.append(f"security group {group['id']}")
+        elif uid is not None and not held.setdefault(uid, Holding()).load_balancers:
             held[uid].extras.append(f"security group {group['id']}")
     for rule in state.get("node_sg_rules", []):
         description = str(rule["description"])
         owner = description[len(AWS_MARKER) :]
         if not owner.startswith(f"{cluster}/"):
             continue
+        if owner == f"{cluster}/{AWS_BACKEND_ROLE}":
+            shared.append(f"node sg rule {rule['protocol']}:{rule['from_port']}")
+            continue
         holding = held.setdefault(owner.split("/", 1)[1], Holding())
         holding.rule_ports.add(int(rule["from_port"]))
         if not holding.load_balancers:
             holding.extras.append(f"node sg rule {rule['protocol']}:{rule['from_port']}")
+    if shared and not any(holding.load_balancers for holding in held.values()):
+        held.setdefault(AWS_BACKEND_ROLE, Holding()).extras.extend(shared)
     return held
 
 

@@ -49,3 +49,38 @@ class RequestExpired(MockApiError):
     code = "RequestExpired"
     status = 400
     message = "Request has expired."
+
+
+# -- semantic rules (:mod:`.rules`): the error shapes botocore's elbv2 model names -----------
+
+
+class ValidationError(MockApiError):
+    """A value outside the range the API reference states (botocore checks only minima)."""
+
+    code = "ValidationError"
+
+
+class InvalidConfigurationRequest(MockApiError):
+    """elbv2 ``InvalidConfigurationRequestException``: the requested configuration is not valid."""
+
+    code = "InvalidConfigurationRequest"
+
+
+class DuplicateLoadBalancerName(MockApiError):
+    """elbv2 ``DuplicateLoadBalancerNameException``."""
+
+    code = "DuplicateLoadBalancerName"
+    message = "A load balancer with the specified name already exists."
+
+
+class DuplicateListener(MockApiError):
+    """elbv2 ``DuplicateListenerException``."""
+
+    code = "DuplicateListener"
+    message = "A listener with the specified port already exists."
+
+
+class InvalidTarget(MockApiError):
+    """elbv2 ``InvalidTargetException``: a target does not exist or cannot be registered."""
+
+    code = "InvalidTarget"

@@ -130,8 +130,8 @@ class MotoState:
     def snapshot(self) -> dict[str, Any]:
         """What lbprovider owns in moto, as JSON (``GET /_admin/state``)."""
         elbv2, ec2 = self.client("elbv2"), self.client("ec2")
-        lbs = elbv2.describe_load_balancers()["LoadBalancers"]
-        tgs = elbv2.describe_target_groups()["TargetGroups"]
+        lbs = _all(elbv2, "describe_load_balancers", "LoadBalancers")
+        tgs = _all(elbv2, "describe_target_groups", "TargetGroups")
         tags = self._tags(
             [lb["LoadBalancerArn"] for lb in lbs] + [tg["TargetGroupArn"] for tg in tgs]
         )
@@ -225,7 +225,7 @@ class MotoState:
         table): service, id, address, ``PROTO:port->backend port`` listeners, ``id:port``
         backends and the health check, sorted by service then id."""
         elbv2 = self.client("elbv2")
-        lbs = elbv2.describe_load_balancers()["LoadBalancers"]
+        lbs = _all(elbv2, "describe_load_balancers", "LoadBalancers")
         tags = self._tags([lb["LoadBalancerArn"] for lb in lbs])
         rows: list[dict[str, Any]] = []
         for lb in lbs:
@@ -275,6 +275,11 @@ class MotoState:
                 }
             )
         return sorted(rows, key=lambda row: (row["service"], row["lb_id"]))
+
+
+def _all(client: Any, operation: str, key: str) -> list[Any]:
+    """Every item of every page (moto pages load balancers and target groups too)."""
+    return [item for page in client.get_paginator(operation).paginate() for item in page[key]]
 
 
 def _health_check(group: dict[str, Any]) -> str:

@@ -7,7 +7,9 @@ clock).  :class:`AwsFrontend` only names the action (the query protocol's
 (:mod:`.auth`), forwards the request unchanged to moto and returns moto's
 reply, and renders errors in AWS's XML shapes (elbv2 ``ErrorResponse``, ec2
 ``Response/Errors``), so boto3 parses an injected ``Throttling`` exactly like
-a real one.  It also keeps a journal of the requests it forwarded (the
+a real one.  Before forwarding, :mod:`.rules` refuses what AWS refuses and moto
+accepts (the ELBv2 API reference's prose rules), or answers a repeated create
+the way AWS does.  It also keeps a journal of the requests it forwarded (the
 cloud-only admin route ``/_admin/requests``) for tests that check what was sent.
 """
 
@@ -19,13 +21,14 @@ import uuid
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
 from lbprovider.mockkit import HttpRequest, HttpResponse, MockApiError, MockClock
 from lbprovider.mockkit.server import AdminRoute
 from lbprovider_aws.mock import auth
 from lbprovider_aws.mock.models import MotoState, resources
+from lbprovider_aws.mock.rules import Answer, Rules
 
 ELBV2_VERSION = "2015-12-01"
 EC2_VERSION = "2016-11-15"
@@ -90,6 +93,7 @@ class AwsFrontend:
         self._secret_key = secret_key
         self._lock = threading.Lock()
         self._journal: deque[dict[str, Any]] = deque(maxlen=JOURNAL_SIZE)
+        self._rules = Rules(state)
 
     # -- CloudFrontend -------------------------------------------------------------------
 
@@ -107,21 +111,31 @@ class AwsFrontend:
 
     def handle(self, action: str, request: HttpRequest) -> HttpResponse:
         params = form(request)
+        ec2 = is_ec2(request, params)
         with self._lock:
             self._journal.append(
-                {
-                    "action": action,
-                    "service": "ec2" if is_ec2(request, params) else "elbv2",
-                    "params": params,
-                }
+                {"action": action, "service": "ec2" if ec2 else "elbv2", "params": params}
+            )
+        instead = self._rules.check(action, params, ec2=ec2)
+        if isinstance(instead, Answer):
+            return HttpResponse(
+                status=200,
+                body=instead.body,
+                headers={"Content-Type": "text/xml", "x-amzn-RequestId": str(uuid.uuid4())},
             )
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         path = f"{request.path}?{request.query}" if request.query else request.path
+        body = request.body
+        if instead is not None:
+            # moto does not verify signatures: the original headers still route the call.
+            path, body = request.path, urlencode(dict(instead.form)).encode()
         connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
         try:
-            connection.request(request.method, path, body=request.body, headers=headers)
+            connection.request(request.method, path, body=body, headers=headers)
             reply = connection.getresponse()
             body = reply.read()
+            for old, new in instead.rename if instead is not None else ():
+                body = body.replace(old.encode(), new.encode())
             answer = {
                 key: value
                 for key, value in reply.getheaders()

@@ -1,8 +1,9 @@
 """Backend security-group rules and lookup costs, against moto in server mode.
 
-The nodes' security group must allow the NLB's security group on the target
-ports; these tests read the rules back from the cloud and count the requests
-that reached it (the mock's request journal).
+The nodes' security group must allow the cluster's shared backend security
+group (carried by every NLB) on the nodePort range and health-check ports;
+these tests read the rules back from the cloud and count the requests that
+reached it (the mock's request journal).
 """
 
 from __future__ import annotations
@@ -28,17 +29,18 @@ from lbprovider_aws.provider import AwsProvider
 
 pytestmark = pytest.mark.providers
 
-NO_OP_READS = 11
-"""Reads of an unchanged ensure with two TCP ports on instance targets (see the report):
-DescribeLoadBalancers, DescribeTargetGroups, DescribeTags, DescribeSecurityGroups x2,
-DescribeInstances, DescribeListeners, and per port DescribeTargetGroupAttributes and
-DescribeTargetHealth.  Before this change it was 11 plus one DescribeTargetGroups per
-page of every target group in the region, without any backend rules."""
+NO_OP_READS = 12
+"""Reads of an unchanged ensure with two TCP ports on instance targets: DescribeLoadBalancers,
+DescribeTargetGroups, DescribeTags, DescribeSecurityGroups x3 (the NLB's, the shared
+backend group, the target instances' groups), DescribeInstances, DescribeListeners, and per
+port DescribeTargetGroupAttributes and DescribeTargetHealth."""
 
 MARK = "lbprovider:test-cluster/uid-1"
+BACKEND_MARK = "lbprovider:test-cluster/backend"
+NODE_PORTS = (30000, 32767)
 
-NodeRule = tuple[str, int, str, str]
-"""``(protocol, port, source group, description)``."""
+NodeRule = tuple[str, int, int, str, str]
+"""``(protocol, from port, to port, source group, description)``."""
 
 
 def service(uid: str = "uid-1", cluster: str = "test-cluster") -> ServiceRef:
@@ -65,21 +67,33 @@ class Groups:
         self.ec2 = cloud.client("ec2")
         self.elbv2 = cloud.client("elbv2")
 
-    def nlb_group(self, lb_arn: str) -> str:
+    def backend(self, cluster: str = "test-cluster") -> str | None:
+        found = self.ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": [naming.backend_group_name(cluster)]}]
+        )["SecurityGroups"]
+        return str(found[0]["GroupId"]) if found else None
+
+    def nlb_groups(self, lb_arn: str) -> tuple[str, str]:
+        """The NLB's own group and the shared backend group (it carries exactly both)."""
         lb = self.elbv2.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]
-        (group_id,) = lb["SecurityGroups"]
-        return str(group_id)
+        shared = self.backend()
+        assert shared in lb["SecurityGroups"], lb["SecurityGroups"]
+        (own,) = set(lb["SecurityGroups"]) - {shared}
+        return str(own), str(shared)
 
     def rules(self, group_id: str) -> set[NodeRule]:
         group = self.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-        found: set[NodeRule] = set()
-        for perm in group["IpPermissions"]:
-            assert perm["FromPort"] == perm["ToPort"]
-            for pair in perm.get("UserIdGroupPairs", []):
-                found.add(
-                    (perm["IpProtocol"], perm["FromPort"], pair["GroupId"], pair["Description"])
-                )
-        return found
+        return {
+            (
+                perm["IpProtocol"],
+                perm["FromPort"],
+                perm["ToPort"],
+                pair["GroupId"],
+                pair.get("Description", ""),
+            )
+            for perm in group["IpPermissions"]
+            for pair in perm.get("UserIdGroupPairs", [])
+        }
 
     def cidr_rules(self, group_id: str) -> set[tuple[str, int, str]]:
         group = self.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
@@ -95,11 +109,15 @@ def groups(cloud: AwsMockCloud) -> Groups:
     return Groups(cloud)
 
 
-def ours(source: str, *rules: tuple[str, int], mark: str = MARK) -> set[NodeRule]:
-    return {(proto, port, source, mark) for proto, port in rules}
+def shared_rules(source: str, *protocols: str, health: int | None = 10256) -> set[NodeRule]:
+    """The backend group's rules: the nodePort range per protocol, kube-proxy's port."""
+    rules = {(proto, *NODE_PORTS, source, BACKEND_MARK) for proto in protocols}
+    if health is not None:
+        rules.add(("tcp", health, health, source, BACKEND_MARK))
+    return rules
 
 
-def test_node_group_allows_the_nlb_group_on_each_node_port_and_protocol(
+def test_node_group_allows_the_backend_group_on_the_node_port_range_per_protocol(
     provider: AwsProvider,
     groups: Groups,
     cloud: AwsMockCloud,
@@ -116,58 +134,81 @@ def test_node_group_allows_the_nlb_group_on_each_node_port_and_protocol(
             nodes=nodes,
         )
     )
-    source = groups.nlb_group(status.lb_id)
-    # UDP gets a TCP rule too: NLB health checks are TCP on the traffic port.
-    assert groups.rules(cloud.node_security_group) == ours(
-        source,
-        ("tcp", 30080),
-        ("udp", 30053),
-        ("tcp", 30053),
-        ("tcp", 30054),
-        ("udp", 30054),
-    )
-    # One authorize call for the group, with every permission in it.
+    own, shared = groups.nlb_groups(status.lb_id)
+    assert groups.rules(cloud.node_security_group) == shared_rules(shared, "tcp", "udp")
+    # One authorize call for the node group, with every permission in it.
     authorized = [item["GroupId"] for item in requests_log.of("AuthorizeSecurityGroupIngress")]
-    assert sorted(authorized) == sorted([[source], [cloud.node_security_group]])
+    assert sorted(authorized) == sorted([[own], [cloud.node_security_group]])
     assert status.warnings == ()
 
 
-def test_rules_follow_port_and_health_check_changes_and_go_on_delete(
+def test_rules_are_shared_by_the_services_and_go_with_the_last_nlb(
     provider: AwsProvider,
     groups: Groups,
     cloud: AwsMockCloud,
     nodes: tuple[NodeTarget, ...],
     requests_log: Any,
 ) -> None:
-    ref = service()
-    first = provider.ensure(desired(ref, listener(Protocol.TCP, 80, 30080), nodes=nodes))
-    source = groups.nlb_group(first.lb_id)
-    assert groups.rules(cloud.node_security_group) == ours(source, ("tcp", 30080))
-
+    first, second = service("uid-1"), service("uid-2")
+    provider.ensure(desired(first, listener(Protocol.TCP, 80, 30080), nodes=nodes))
+    shared = groups.backend()
+    assert shared is not None
     requests_log.clear()
     provider.ensure(
         desired(
-            ref,
+            second,
             listener(Protocol.TCP, 80, 30081),
             nodes=nodes,
             health_check=HealthCheck(port=32100),
         )
     )
-    assert groups.rules(cloud.node_security_group) == ours(source, ("tcp", 30081), ("tcp", 32100))
-    # One revoke and one authorize for the one node group, whatever the number of nodes
-    # (the NLB's own group keeps its port-80 rule).
-    for action in ("RevokeSecurityGroupIngress", "AuthorizeSecurityGroupIngress"):
-        assert [item["GroupId"] for item in requests_log.of(action)] == [
-            [cloud.node_security_group]
-        ]
+    # The second Service's nodePort and health port are in the range already allowed.
+    assert "AuthorizeSecurityGroupIngress" not in [
+        action
+        for action, params in requests_log.calls
+        if params.get("GroupId") == [cloud.node_security_group]
+    ]
+    assert groups.backend() == shared
 
+    provider.delete(first)
+    assert groups.rules(cloud.node_security_group) == shared_rules(shared, "tcp")
     requests_log.clear()
-    provider.delete(ref)
+    provider.delete(second)
     assert groups.rules(cloud.node_security_group) == set()
-    writes = requests_log.writes()
+    assert groups.backend() is None
     # AWS refuses to delete a security group other groups still reference.
-    assert writes.index("RevokeSecurityGroupIngress") < writes.index("DeleteSecurityGroup")
-    assert cloud.resources()["node_sg_rules"] == 0
+    assert requests_log.writes()[-2:] == ["RevokeSecurityGroupIngress", "DeleteSecurityGroup"]
+    assert cloud.resources() == {
+        "load_balancers": 0,
+        "target_groups": 0,
+        "security_groups": 0,
+        "node_sg_rules": 0,
+    }
+
+
+def test_a_hundred_services_on_one_node_group_all_converge(
+    provider: AwsProvider,
+    groups: Groups,
+    cloud: AwsMockCloud,
+    nodes: tuple[NodeTarget, ...],
+) -> None:
+    """One rule per nodePort hit AWS's 60 inbound rules per security group (VPC quotas) at
+    about 60 Services; the shared backend group keeps the node group at three rules."""
+    statuses = [
+        provider.ensure(
+            desired(
+                service(f"uid-{index}"),
+                listener(Protocol.TCP, 80, 30100 + index),
+                listener(Protocol.UDP, 53, 30300 + index),
+                nodes=nodes,
+            )
+        )
+        for index in range(100)
+    ]
+    assert len({status.lb_id for status in statuses}) == 100
+    shared = groups.backend()
+    assert shared is not None
+    assert groups.rules(cloud.node_security_group) == shared_rules(shared, "tcp", "udp")
 
 
 def test_rules_someone_else_added_survive(
@@ -179,10 +220,10 @@ def test_rules_someone_else_added_survive(
     provider = make_provider()
     ref = service()
     status = provider.ensure(desired(ref, listener(Protocol.TCP, 80, 30080), nodes=nodes))
-    source = groups.nlb_group(status.lb_id)
+    own, _ = groups.nlb_groups(status.lb_id)
     node_group = cloud.node_security_group
-    # An operator's rules: one from our NLB's group on another port, one CIDR rule on our
-    # node port, and another Service's (other cluster) backend rule on the same port.
+    # An operator's rules: one from our NLB's group on another port and one CIDR rule on our
+    # node port; and another cluster's NLB, with its own backend group and rules.
     groups.ec2.authorize_security_group_ingress(
         GroupId=node_group,
         IpPermissions=[
@@ -190,7 +231,7 @@ def test_rules_someone_else_added_survive(
                 "IpProtocol": "tcp",
                 "FromPort": 9100,
                 "ToPort": 9100,
-                "UserIdGroupPairs": [{"GroupId": source, "Description": "metrics"}],
+                "UserIdGroupPairs": [{"GroupId": own, "Description": "metrics"}],
             },
             {
                 "IpProtocol": "tcp",
@@ -200,64 +241,97 @@ def test_rules_someone_else_added_survive(
             },
         ],
     )
-    other = make_provider("other-cluster").ensure(
+    make_provider("other-cluster").ensure(
         desired(service(cluster="other-cluster"), listener(Protocol.TCP, 80, 30080), nodes=nodes)
     )
-    other_source = groups.nlb_group(other.lb_id)
-    other_mark = "lbprovider:other-cluster/uid-1"
+    other_shared = groups.backend("other-cluster")
+    assert other_shared is not None
 
     provider.ensure(desired(ref, listener(Protocol.TCP, 80, 30090), nodes=nodes))
     provider.delete(ref)
 
-    assert groups.rules(node_group) == {
-        ("tcp", 9100, source, "metrics"),
-        ("tcp", 30080, other_source, other_mark),
+    other_rules = {
+        (proto, low, high, source, "lbprovider:other-cluster/backend")
+        for proto, low, high, source, _ in shared_rules(other_shared, "tcp")
     }
+    assert groups.rules(node_group) == {("tcp", 9100, 9100, own, "metrics"), *other_rules}
     assert groups.cidr_rules(node_group) == {("tcp", 30080, "10.0.0.0/16")}
 
 
-def test_a_wanted_rule_someone_else_added_is_used_not_duplicated_nor_revoked(
+def test_a_wanted_rule_someone_else_added_is_used_not_duplicated(
     provider: AwsProvider,
     groups: Groups,
     cloud: AwsMockCloud,
     nodes: tuple[NodeTarget, ...],
     requests_log: Any,
 ) -> None:
-    # AWS keeps one rule per protocol, port and source whatever its description: adding
+    # AWS keeps one rule per protocol, ports and source whatever its description: adding
     # ours next to an operator's identical rule would fail with InvalidPermission.Duplicate.
     ref = service()
     status = provider.ensure(desired(ref, listener(Protocol.TCP, 80, 30080), nodes=nodes))
-    source = groups.nlb_group(status.lb_id)
+    _, shared = groups.nlb_groups(status.lb_id)
     node_group = cloud.node_security_group
     groups.ec2.authorize_security_group_ingress(
         GroupId=node_group,
         IpPermissions=[
             {
-                "IpProtocol": "tcp",
-                "FromPort": 30443,
-                "ToPort": 30443,
-                "UserIdGroupPairs": [{"GroupId": source, "Description": "operator"}],
+                "IpProtocol": "udp",
+                "FromPort": NODE_PORTS[0],
+                "ToPort": NODE_PORTS[1],
+                "UserIdGroupPairs": [{"GroupId": shared, "Description": "operator"}],
             }
         ],
     )
     requests_log.clear()
     provider.ensure(
         desired(
-            ref, listener(Protocol.TCP, 80, 30080), listener(Protocol.TCP, 443, 30443), nodes=nodes
+            ref, listener(Protocol.TCP, 80, 30080), listener(Protocol.UDP, 53, 30053), nodes=nodes
         )
     )
     authorized = [item["GroupId"] for item in requests_log.of("AuthorizeSecurityGroupIngress")]
-    assert authorized == [[source]]  # the NLB's group opens 443; the node group is left alone
-    assert groups.rules(node_group) == {
-        ("tcp", 30080, source, MARK),
-        ("tcp", 30443, source, "operator"),
-    }
-
-    provider.delete(ref)
-    assert groups.rules(node_group) == {("tcp", 30443, source, "operator")}
+    own, _ = groups.nlb_groups(status.lb_id)
+    assert authorized == [[own]]  # the NLB's group opens 53/udp; the node group is left alone
+    assert ("udp", *NODE_PORTS, shared, "operator") in groups.rules(node_group)
 
 
-def test_nodes_in_another_group_move_the_rules_on_update_backends(
+def test_rules_an_earlier_version_added_per_service_are_revoked_after_the_switch(
+    provider: AwsProvider,
+    groups: Groups,
+    cloud: AwsMockCloud,
+    nodes: tuple[NodeTarget, ...],
+    requests_log: Any,
+) -> None:
+    ref = service()
+    want = desired(ref, listener(Protocol.TCP, 80, 30080), nodes=nodes)
+    status = provider.ensure(want)
+    own, shared = groups.nlb_groups(status.lb_id)
+    # As an earlier version left it: the NLB with its own group only, one rule per nodePort.
+    groups.elbv2.set_security_groups(LoadBalancerArn=status.lb_id, SecurityGroups=[own])
+    groups.ec2.authorize_security_group_ingress(
+        GroupId=cloud.node_security_group,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 30080,
+                "ToPort": 30080,
+                "UserIdGroupPairs": [{"GroupId": own, "Description": MARK}],
+            }
+        ],
+    )
+    requests_log.clear()
+    provider.update_backends(want)  # a node change before the next ensure: keeps them
+    assert ("tcp", 30080, 30080, own, MARK) in groups.rules(cloud.node_security_group)
+
+    provider.ensure(want)
+
+    assert groups.rules(cloud.node_security_group) == shared_rules(shared, "tcp")
+    assert groups.nlb_groups(status.lb_id) == (own, shared)
+    # Never a moment where the NLB's traffic is allowed by neither rule.
+    writes = requests_log.writes()
+    assert writes.index("SetSecurityGroups") < writes.index("RevokeSecurityGroupIngress")
+
+
+def test_nodes_in_another_group_get_the_rules_on_update_backends(
     provider: AwsProvider,
     groups: Groups,
     cloud: AwsMockCloud,
@@ -266,7 +340,7 @@ def test_nodes_in_another_group_move_the_rules_on_update_backends(
 ) -> None:
     ref = service()
     status = provider.ensure(desired(ref, listener(Protocol.UDP, 514, 30514), nodes=nodes))
-    source = groups.nlb_group(status.lb_id)
+    _, shared = groups.nlb_groups(status.lb_id)
     other_group = groups.ec2.create_security_group(
         GroupName="other-nodes", Description="a second node group", VpcId=cloud.vpc_id
     )["GroupId"]
@@ -290,42 +364,35 @@ def test_nodes_in_another_group_move_the_rules_on_update_backends(
         provider.update_backends(
             desired(ref, listener(Protocol.UDP, 514, 30514), nodes=(new_node,))
         )
-        assert groups.rules(other_group) == ours(source, ("udp", 30514), ("tcp", 30514))
-        assert groups.rules(cloud.node_security_group) == set()
+        assert groups.rules(other_group) == shared_rules(shared, "udp")
+        # Shared: the old node group keeps them for the cluster's other NLBs.
+        assert groups.rules(cloud.node_security_group) == shared_rules(shared, "udp")
         assert sorted(requests_log.writes()) == [
             "AuthorizeSecurityGroupIngress",
             "DeregisterTargets",
             "RegisterTargets",
-            "RevokeSecurityGroupIngress",
         ]
     finally:
         groups.ec2.terminate_instances(InstanceIds=[moved["InstanceId"]])
 
 
-def test_ip_targets_warn_once_and_leave_node_groups_alone(
+def test_ip_targets_warn_once_and_add_no_node_rules(
     provider: AwsProvider,
     groups: Groups,
     cloud: AwsMockCloud,
-    nodes: tuple[NodeTarget, ...],
 ) -> None:
     ref = service()
-    status = provider.ensure(desired(ref, listener(Protocol.TCP, 80, 30080), nodes=nodes))
-    source = groups.nlb_group(status.lb_id)
-    assert groups.rules(cloud.node_security_group) == ours(source, ("tcp", 30080))
-
     endpoints = (EndpointTarget(ip="10.0.1.10", port=8080),)
     pods = desired(
-        ref,
-        listener(Protocol.TCP, 80, endpoints=endpoints),
-        nodes=nodes,
-        backend_mode=BackendMode.POD_IP,
+        ref, listener(Protocol.TCP, 80, endpoints=endpoints), backend_mode=BackendMode.POD_IP
     )
     switched = provider.ensure(pods)
     again = provider.ensure(pods)
 
-    assert groups.rules(cloud.node_security_group) == set()  # instance rules revoked
+    own, _ = groups.nlb_groups(switched.lb_id)
+    assert groups.rules(cloud.node_security_group) == set()
     (warning,) = switched.warnings
-    assert source in warning
+    assert own in warning
     assert "Pods' security groups" in warning
     assert again.warnings == switched.warnings  # stable text: the core warns once
 
@@ -344,8 +411,8 @@ def test_unchanged_ensure_writes_nothing_and_reads_little(
         nodes=nodes,
     )
     status = provider.ensure(want)
-    source = groups.nlb_group(status.lb_id)
-    assert groups.rules(cloud.node_security_group) == ours(source, ("tcp", 30080), ("tcp", 30443))
+    _, shared = groups.nlb_groups(status.lb_id)
+    assert groups.rules(cloud.node_security_group) == shared_rules(shared, "tcp")
     requests_log.clear()
 
     provider.ensure(want)

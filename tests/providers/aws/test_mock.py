@@ -87,11 +87,13 @@ def test_start_seeds_nodes_and_resources_drop_to_zero_after_delete() -> None:
         listener = Listener(name="http", port=80, protocol=Protocol.TCP, node_port=30080)
         status = provider.ensure(DesiredLoadBalancer(ref=ref, listeners=(listener,), nodes=nodes))
         assert status.ingress[0].hostname
+        # The NLB's own group and the cluster's shared backend group; the node group
+        # allows the backend group on the nodePort range and kube-proxy's health port.
         assert cloud.resources() == {
             "load_balancers": 1,
             "target_groups": 1,
-            "security_groups": 1,
-            "node_sg_rules": 1,
+            "security_groups": 2,
+            "node_sg_rules": 2,
         }
 
         internal = ServiceRef(
@@ -201,7 +203,7 @@ def test_shared_admin_routes_show_state_and_counters(
     assert {tuple(target) for target in group["targets"]} == {
         (i.provider_id.rsplit("/", 1)[1], 30080) for i in cloud.instances
     }
-    assert len(state["security_groups"]) == 1
+    assert len(state["security_groups"]) == 2  # the NLB's own and the shared backend group
     assert {rule["group_id"] for rule in state["node_sg_rules"]} == {cloud.node_security_group}
     assert admin.request("GET", "resources") == cloud.resources()
 

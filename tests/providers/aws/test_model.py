@@ -62,8 +62,14 @@ def test_build_targets_only_aws_nodes_and_opens_node_ports() -> None:
     ]
     assert built.instance_ids == {"i-0001", "i-0002"}
     assert built.rules == {("tcp", 80, "0.0.0.0/0"), ("udp", 5353, "0.0.0.0/0")}
-    # UDP gets a TCP rule too: health checks are TCP on the traffic port.
-    assert built.backend_rules == {("tcp", 30080), ("udp", 30053), ("tcp", 30053)}
+    # The nodePort range per protocol from the shared backend group, and kube-proxy's
+    # health port (UDP groups are health-checked over HTTP there too).
+    assert built.backend_rules == {
+        ("tcp", 30000, 32767),
+        ("udp", 30000, 32767),
+        ("tcp", 10256, 10256),
+    }
+    assert {group.health.port for group in built.target_groups} == {"10256"}
     assert built.name == naming.load_balancer_name(REF)
 
 
@@ -149,13 +155,17 @@ def test_health_and_stickiness_updates_only_when_they_differ() -> None:
         "HealthCheckProtocol": "HTTP",
         "HealthCheckPort": "32100",
         "HealthCheckPath": "/healthz",
+        "Matcher": {"HttpCode": "200-299"},
     }
     assert model.health_update(group, current) is None
     assert model.health_update(group, {**current, "HealthCheckPort": "traffic-port"}) == {
         "HealthCheckProtocol": "HTTP",
         "HealthCheckPort": "32100",
         "HealthCheckPath": "/healthz",
+        "Matcher": {"HttpCode": "200-299"},
     }
+    # NLB's default matcher (200-399) counts redirects as healthy: 2xx only.
+    assert model.health_update(group, {**current, "Matcher": {"HttpCode": "200-399"}}) is not None
     sticky = [
         {"Key": "stickiness.enabled", "Value": "true"},
         {"Key": "stickiness.type", "Value": "source_ip"},
@@ -179,7 +189,9 @@ def test_backend_diff_revokes_only_our_rules_and_reuses_others() -> None:
     }
     have = model.backend_rules_of(group, source="sg-nlb", mark=mark)
     assert have.ours == {("tcp", 30080, 30080)}
-    authorize, revoke = model.backend_diff(frozenset({("tcp", 30443), ("udp", 30053)}), have)
+    authorize, revoke = model.backend_diff(
+        frozenset({("tcp", 30443, 30443), ("udp", 30053, 30053)}), have
+    )
     assert authorize == [("udp", 30053, 30053)]
     assert revoke == [("tcp", 30080, 30080)]
     (permission,) = model.backend_permissions(authorize, source="sg-nlb", mark=mark)
@@ -197,6 +209,7 @@ def test_cidr_rules_round_trip_through_permissions() -> None:
 # -- the shared diff (what ensure applies and plan reports) ------------------------------
 
 MARK = naming.marker(REF)
+BACKEND_MARK = naming.backend_marker(REF.cluster)
 
 
 def in_sync(built: model.NlbSpec, **overrides: Any) -> model.Remote:
@@ -211,6 +224,7 @@ def in_sync(built: model.NlbSpec, **overrides: Any) -> model.Remote:
             "HealthCheckProtocol": group.health.protocol,
             "HealthCheckPort": group.health.port,
             "HealthCheckPath": group.health.path,
+            "Matcher": {"HttpCode": group.health.matcher},
         }
         for group in built.target_groups
     }
@@ -219,7 +233,7 @@ def in_sync(built: model.NlbSpec, **overrides: Any) -> model.Remote:
             "LoadBalancerArn": "arn:lb",
             "Scheme": built.scheme,
             "AvailabilityZones": [{"SubnetId": subnet} for subnet in built.subnets],
-            "SecurityGroups": ["sg-nlb"],
+            "SecurityGroups": ["sg-nlb", "sg-backend"],
         },
         "lb_tags": {},
         "listeners": tuple(
@@ -245,12 +259,11 @@ def in_sync(built: model.NlbSpec, **overrides: Any) -> model.Remote:
             "sg-nodes": {
                 "GroupId": "sg-nodes",
                 "IpPermissions": model.backend_permissions(
-                    sorted((proto, port, port) for proto, port in built.backend_rules),
-                    source="sg-nlb",
-                    mark=MARK,
+                    sorted(built.backend_rules), source="sg-backend", mark=BACKEND_MARK
                 ),
             }
         },
+        "backend_group": {"GroupId": "sg-backend"},
         "vpc_id": "vpc-1",
     }
     values.update(overrides)
@@ -282,15 +295,19 @@ def test_diff_of_a_matching_cloud_is_empty_in_both_modes() -> None:
         listener(Protocol.TCP, 443, 30443),
         health_check=HealthCheck(port=32100),
     )
-    assert model.diff(built, in_sync(built), mark=MARK) == ()
-    assert model.diff(built, in_sync(built), mark=MARK, backends_only=True) == ()
+    assert model.diff(built, in_sync(built), mark=MARK, backend_mark=BACKEND_MARK) == ()
+    assert (
+        model.diff(built, in_sync(built), mark=MARK, backend_mark=BACKEND_MARK, backends_only=True)
+        == ()
+    )
 
 
 def test_diff_of_nothing_creates_everything_in_the_order_aws_needs() -> None:
     built = spec(listener(Protocol.TCP, 80, 30080))
-    steps = model.diff(built, NOTHING, mark=MARK)
+    steps = model.diff(built, NOTHING, mark=MARK, backend_mark=BACKEND_MARK)
     assert [type(step.op).__name__ for step in steps] == [
         "CreateSecurityGroup",
+        "CreateBackendGroup",
         "ChangeCidrRules",
         "ChangeBackendRules",  # before targets: their health checks must pass at once
         "CreateTargetGroup",
@@ -300,14 +317,16 @@ def test_diff_of_nothing_creates_everything_in_the_order_aws_needs() -> None:
     ]
     assert summary(steps) == [
         ("create", "security group", built.name),
+        ("create", "security group", "backend"),
         ("create", "security group rule", "TCP:80"),
-        ("create", "security group rule", "sg-nodes TCP:30080"),
+        ("create", "security group rule", "sg-nodes TCP:10256"),
+        ("create", "security group rule", "sg-nodes TCP:30000-32767"),
         ("create", "target group", "TCP:80"),
         ("create", "targets", "TCP:80"),
         ("create", "load balancer", built.name),
         ("create", "listener", "TCP:80"),
     ]
-    targets = model.changes_of(steps)[4]
+    targets = model.changes_of(steps)[6]
     assert targets.after == "i-0001:30080, i-0002:30080"
     # Nothing new is changed in place before it exists: no update, no delete.
     assert all(c.action is ChangeAction.CREATE for c in model.changes_of(steps))
@@ -329,16 +348,18 @@ def test_diff_names_each_drifted_object_once() -> None:
             tls.name: {**synced.groups[tls.name], "HealthCheckPort": "8080"},
         },
     )
-    steps = model.diff(built, drifted, mark=MARK)
+    steps = model.diff(built, drifted, mark=MARK, backend_mark=BACKEND_MARK)
     assert [
         (c.action.value, c.kind, c.name, c.before, c.after) for c in model.changes_of(steps)
     ] == [
         ("create", "targets", "TCP:80", "", "i-0002:30080"),
         ("delete", "targets", "TCP:80", "i-0009:30080", ""),
-        ("update", "health check", "TCP:443", "TCP:8080", "TCP:traffic-port"),
+        ("update", "health check", "TCP:443", "HTTP:8080/healthz", "HTTP:10256/healthz"),
         ("create", "listener", "TCP:443", "", f"forward to {tls.name}"),
     ]
-    only_backends = model.diff(built, drifted, mark=MARK, backends_only=True)
+    only_backends = model.diff(
+        built, drifted, mark=MARK, backend_mark=BACKEND_MARK, backends_only=True
+    )
     assert summary(only_backends) == [
         ("create", "targets", "TCP:80"),
         ("delete", "targets", "TCP:80"),
@@ -348,7 +369,7 @@ def test_diff_names_each_drifted_object_once() -> None:
 def test_diff_replaces_a_listener_whose_group_changed_and_deletes_the_old_group() -> None:
     old = spec(listener(Protocol.TCP, 80, 30080))
     new = spec(listener(Protocol.TCP, 80, 30080), listener(Protocol.UDP, 80, 30080))
-    steps = model.diff(new, in_sync(old), mark=MARK)
+    steps = model.diff(new, in_sync(old), mark=MARK, backend_mark=BACKEND_MARK)
     (before,) = old.target_groups
     (after,) = new.target_groups
     assert [
@@ -369,7 +390,7 @@ def test_diff_replaces_a_listener_whose_group_changed_and_deletes_the_old_group(
 def test_diff_replaces_an_nlb_whose_scheme_changed_first() -> None:
     public = spec(listener(Protocol.TCP, 80, 30080))
     internal = spec(listener(Protocol.TCP, 80, 30080), options=Options(scheme=INTERNAL))
-    steps = model.diff(internal, in_sync(public), mark=MARK)
+    steps = model.diff(internal, in_sync(public), mark=MARK, backend_mark=BACKEND_MARK)
     assert summary(steps) == [
         ("delete", "load balancer", public.name),
         ("create", "load balancer", public.name),
@@ -386,14 +407,21 @@ def test_diff_pins_a_private_ip_in_the_subnet_that_holds_it_or_refuses() -> None
     )
     assert model.needs_subnet_cidrs(internal, None, {})
     cidrs = {"subnet-1a": "10.0.1.0/24", "subnet-2b": "10.0.2.0/24"}
-    steps = model.diff(internal, replace(NOTHING, subnet_cidrs=cidrs), mark=MARK)
+    steps = model.diff(
+        internal, replace(NOTHING, subnet_cidrs=cidrs), mark=MARK, backend_mark=BACKEND_MARK
+    )
     (create,) = [step.op for step in steps if isinstance(step.op, model.CreateLoadBalancer)]
     assert create.mappings == (
         {"SubnetId": "subnet-1a"},
         {"SubnetId": "subnet-2b", "PrivateIPv4Address": "10.0.2.7"},
     )
     with pytest.raises(InvalidService, match="in none of the NLB subnets"):
-        model.diff(internal, replace(NOTHING, subnet_cidrs={"subnet-1a": "10.0.1.0/24"}), mark=MARK)
+        model.diff(
+            internal,
+            replace(NOTHING, subnet_cidrs={"subnet-1a": "10.0.1.0/24"}),
+            mark=MARK,
+            backend_mark=BACKEND_MARK,
+        )
 
 
 def test_diff_keeps_long_target_lists_short_and_revokes_only_our_node_rules() -> None:
@@ -402,7 +430,12 @@ def test_diff_keeps_long_target_lists_short_and_revokes_only_our_node_rules() ->
     )
     built = spec(listener(Protocol.TCP, 80, 30080), nodes=many)
     (group,) = built.target_groups
-    steps = model.diff(built, in_sync(built, targets={group.name: frozenset()}), mark=MARK)
+    steps = model.diff(
+        built,
+        in_sync(built, targets={group.name: frozenset()}),
+        mark=MARK,
+        backend_mark=BACKEND_MARK,
+    )
     (change,) = model.changes_of(steps)
     assert change.after == "i-0000:30080, i-0001:30080, i-0002:30080, i-0003:30080 (+6 more)"
 
@@ -431,5 +464,16 @@ def test_diff_keeps_long_target_lists_short_and_revokes_only_our_node_rules() ->
     moved = in_sync(built, node_groups={**synced.node_groups, "sg-old": others})
     assert [
         (c.action.value, c.kind, c.name, c.before)
-        for c in model.changes_of(model.diff(built, moved, mark=MARK))
+        for c in model.changes_of(model.diff(built, moved, mark=MARK, backend_mark=BACKEND_MARK))
     ] == [("delete", "security group rule", "sg-old TCP:30080", "from sg-nlb")]
+
+
+def test_a_subnet_swap_in_every_zone_of_the_nlb_is_refused() -> None:
+    built = replace(spec(listener(Protocol.TCP, 80, 30080)), subnets=("subnet-1c",))
+    lb = {
+        **in_sync(built).lb,  # type: ignore[dict-item]
+        "AvailabilityZones": [{"ZoneName": "zone-a", "SubnetId": "subnet-1a"}],
+    }
+    remote = in_sync(built, lb=lb, subnet_zones={"subnet-1c": "zone-a"})
+    with pytest.raises(InvalidService, match="every zone"):
+        model.diff(built, remote, mark=MARK, backend_mark=BACKEND_MARK)

@@ -176,7 +176,7 @@ def test_a_changed_health_check_is_planned_as_an_update_and_restored(
             kind="health check",
             name="TCP:80",
             before="HTTP:8080/ready",
-            after="TCP:traffic-port",
+            after="HTTP:10256/healthz",
         ),
     )
     assert writes == ["ModifyTargetGroup"]
@@ -208,30 +208,22 @@ def test_a_revoked_source_range_is_planned_and_authorized_again(
     assert writes == ["AuthorizeSecurityGroupIngress"]
 
 
-def test_a_local_traffic_policy_plans_the_health_check_and_its_node_rule(
+def test_a_local_traffic_policy_plans_the_health_check_only(
     provider: AwsProvider,
     ensured: tuple[DesiredLoadBalancer, Drift],
-    cloud: AwsMockCloud,
     nodes: tuple[NodeTarget, ...],
     requests_log: Any,
 ) -> None:
-    want, drift = ensured
-    source = drift.security_group()
+    want, _ = ensured
     local = web(want.ref, nodes, health_check=HealthCheck(port=32100))
 
     changes, writes = plan_then_ensure(provider, local, requests_log)
 
+    # healthCheckNodePort lies in the nodePort range the node group already allows.
     assert {(c.action, c.kind, c.name, c.before, c.after) for c in changes} == {
-        (ChangeAction.UPDATE, "health check", "TCP:80", "TCP:traffic-port", "HTTP:32100/healthz"),
-        (
-            ChangeAction.CREATE,
-            "security group rule",
-            f"{cloud.node_security_group} TCP:32100",
-            "",
-            f"from {source}",
-        ),
+        (ChangeAction.UPDATE, "health check", "TCP:80", "HTTP:10256/healthz", "HTTP:32100/healthz"),
     }
-    assert sorted(writes) == ["AuthorizeSecurityGroupIngress", "ModifyTargetGroup"]
+    assert writes == ["ModifyTargetGroup"]
 
 
 def test_a_scheme_change_plans_the_replacement(

@@ -76,6 +76,18 @@ def instance_ids(nodes: tuple[NodeTarget, ...]) -> set[str]:
     return {n.provider_id.rsplit("/", 1)[-1] for n in nodes if n.provider_id.startswith("aws://")}
 
 
+def own_group(read: Reader, lb_arn: str) -> str:
+    """The NLB's own security group (tagged with the Service), beside the shared backend one."""
+    groups = read.lb(lb_arn)["SecurityGroups"]
+    (own,) = [
+        group_id
+        for group_id in groups
+        if "lbprovider.io/service-uid" in {t["Key"] for t in read.security_group(group_id)["Tags"]}
+    ]
+    assert len(groups) == 2, groups
+    return str(own)
+
+
 class Reader:
     """Reads the cloud back through plain boto3 clients."""
 
@@ -179,12 +191,14 @@ def test_create_builds_an_nlb_with_listeners_targets_and_tags(
     for port, node_port in ((80, 30080), (443, 30443)):
         group = read.target_group(listeners[port][1])
         assert group["TargetType"] == "instance"
-        assert group["HealthCheckProtocol"] == "TCP"
-        assert group["HealthCheckPort"] == "traffic-port"
+        # externalTrafficPolicy Cluster: kube-proxy's node health, 2xx only.
+        assert group["HealthCheckProtocol"] == "HTTP"
+        assert (group["HealthCheckPort"], group["HealthCheckPath"]) == ("10256", "/healthz")
+        assert group["Matcher"] == {"HttpCode": "200-299"}
         assert read.tags(group["TargetGroupArn"])["lbprovider.io/service-uid"] == "uid-1"
         assert read.targets(group["TargetGroupArn"]) == {(i, node_port) for i in ids}
 
-    (group_id,) = lb["SecurityGroups"]
+    group_id = own_group(read, status.lb_id)
     assert read.rules(group_id) == {("tcp", 80, "0.0.0.0/0"), ("tcp", 443, "0.0.0.0/0")}
 
     found = provider.get(ref)
@@ -381,7 +395,7 @@ def test_source_ranges_become_security_group_rules(
     listeners = (tcp(80, 30080), udp(5353, 30053))
     status = provider.ensure(desired(ref, *listeners, nodes=nodes, source_ranges=ranges))
 
-    (group_id,) = read.lb(status.lb_id)["SecurityGroups"]
+    group_id = own_group(read, status.lb_id)
     group = read.security_group(group_id)
     assert {t["Key"]: t["Value"] for t in group["Tags"]}["lbprovider.io/service-uid"] == "uid-1"
     assert read.rules(group_id) == {
@@ -420,7 +434,7 @@ def test_health_check_for_local_traffic_policy(
 
     provider.ensure(desired(ref, tcp(80, 30080), nodes=nodes))
     group = read.target_group(group_arn)
-    assert (group["HealthCheckProtocol"], group["HealthCheckPort"]) == ("TCP", "traffic-port")
+    assert (group["HealthCheckProtocol"], group["HealthCheckPort"]) == ("HTTP", "10256")
 
 
 def test_load_balancer_ip_on_internet_facing_is_a_warning(
@@ -543,11 +557,13 @@ def test_delete_removes_only_ours(
     )["TargetGroups"][0]["TargetGroupArn"]
     ours_groups = {arn for _, arn in read.listeners(ours.lb_id).values()}
     before = cloud.resources()
+    # Per cluster: the NLB's own group and the shared backend group; node rules: ours
+    # TCP and UDP nodePort ranges and kube-proxy's port, the other cluster's TCP and port.
     assert before == {
         "load_balancers": 2,
         "target_groups": 3,
-        "security_groups": 2,
-        "node_sg_rules": 4,
+        "security_groups": 4,
+        "node_sg_rules": 5,
     }
 
     provider.delete(ref)
@@ -559,8 +575,8 @@ def test_delete_removes_only_ours(
     assert cloud.resources() == {
         "load_balancers": 1,
         "target_groups": 1,
-        "security_groups": 1,
-        "node_sg_rules": 1,
+        "security_groups": 2,
+        "node_sg_rules": 2,
     }
 
     make_provider("other-cluster").delete(service(cluster="other-cluster"))

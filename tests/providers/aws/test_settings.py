@@ -46,6 +46,10 @@ def test_the_entry_point_is_the_factory() -> None:
         ({**BASE, "credentials_file": ""}, "^settings.credentials_file: "),
         ({**BASE, "retry_attempts": -1}, "^settings.retry_attempts: "),
         ({**BASE, "retry_attempts": True}, "^settings.retry_attempts: "),
+        ({**BASE, "kube_proxy_health_port": 0}, "^settings.kube_proxy_health_port: "),
+        ({**BASE, "cluster_health_check": "udp"}, "^settings.cluster_health_check: "),
+        ({**BASE, "node_port_range": "30000"}, "^settings.node_port_range: "),
+        ({**BASE, "node_port_range": "32767-30000"}, "^settings.node_port_range: "),
     ],
 )
 def test_bad_settings_name_the_key(settings: dict[str, Any], named: str) -> None:

@@ -47,12 +47,21 @@ def sweep(cloud: AwsMockCloud) -> None:
     """Back to the seeded state: every NLB, target group, non-seeded security group and
     ingress rule goes (straight to moto: nothing counted); the node group stays."""
     elbv2, ec2 = cloud.client("elbv2"), cloud.client("ec2")
-    for lb in elbv2.describe_load_balancers()["LoadBalancers"]:
+    balancers = [
+        lb
+        for page in elbv2.get_paginator("describe_load_balancers").paginate()
+        for lb in page["LoadBalancers"]
+    ]
+    for lb in balancers:
         arn = lb["LoadBalancerArn"]
         for listener in elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"]:
             elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
         elbv2.delete_load_balancer(LoadBalancerArn=arn)
-    for tg in elbv2.describe_target_groups()["TargetGroups"]:
+    for tg in [
+        tg
+        for page in elbv2.get_paginator("describe_target_groups").paginate()
+        for tg in page["TargetGroups"]
+    ]:
         elbv2.delete_target_group(TargetGroupArn=tg["TargetGroupArn"])
     groups = ec2.describe_security_groups()["SecurityGroups"]
     defaults = {group["GroupId"] for group in groups if group["GroupName"] == "default"}
