@@ -86,6 +86,8 @@ def _service_controller(
             entry.name: settings_fingerprint(entry.provider, entry.settings)
             for entry in config.classes
         },
+        state_namespace=config.leader_election.namespace,
+        node_record_name=f"{config.leader_election.name}-node-sync",
     )
 
 

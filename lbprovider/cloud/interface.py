@@ -15,6 +15,7 @@ from typing import runtime_checkable
 from lbprovider.cloud.types import (
     DesiredLoadBalancer,
     LoadBalancerStatus,
+    NodeTarget,
     OwnedLoadBalancer,
     PlannedChange,
     ServiceRef,
@@ -110,6 +111,11 @@ class Provider(_Protocol):
     """
 
     name: str
+
+    def targets(self, node: NodeTarget) -> bool:
+        """Whether this provider can put ``node`` behind its load balancers (its own
+        cloud's ``spec.providerID``): a change to any other node costs it nothing."""
+        ...
 
     def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
         """The load balancer owned by ``ref``, or None if it does not exist."""

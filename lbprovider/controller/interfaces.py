@@ -94,8 +94,16 @@ class ServiceWriter(Protocol):
         """Set (None: remove) ``annotations``, leaving the others alone; raises when refused."""
         ...
 
-    def patch_status(self, meta: ObjectMeta, status: Mapping[str, Any]) -> None:
-        """Strategic-merge ``status`` into the status subresource; raises when refused."""
+    def patch_status(
+        self,
+        meta: ObjectMeta,
+        status: Mapping[str, Any],
+        *,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
+        """Strategic-merge ``status`` into the status subresource, with ``annotations`` in
+        the same request (the Service status strategy resets only ``spec``, so metadata
+        rides along); raises when refused."""
         ...
 
     def event(self, meta: ObjectMeta, event_type: str, reason: str, message: str) -> None:
@@ -107,4 +115,17 @@ class ServiceWriter(Protocol):
 
         Called by ``ServiceController.stop`` once its workers are done.
         """
+        ...
+
+
+class NodeSetRecord(Protocol):
+    """Per class, the digest of the node set all its load balancers were last given
+    (``lbprovider.kube.noderecord``): one write per node change, not one per Service."""
+
+    def load(self) -> Mapping[str, str]:
+        """Every class's digest, keyed by ``lbprovider.kube.noderecord.data_key(class)``."""
+        ...
+
+    def save(self, load_balancer_class: str, digest: str) -> None:
+        """Record ``digest`` for ``load_balancer_class``; raises when the API refuses."""
         ...

@@ -10,8 +10,14 @@ The annotation ``lbprovider.io/load-balancer`` holds a small JSON object::
   class's provider must clean up before anything else is built;
 - ``id`` (the cloud's load balancer id) and ``digest`` (of the desired model
   and the class's provider settings) are written after the cloud was made to
-  match: a restarted controller whose digest matches knows the cloud matched
-  and makes no cloud call at all; the periodic resync repairs drift.
+  match, in the same request as the status: a restarted controller whose
+  digest matches knows the cloud matched and makes no cloud call at all; the
+  periodic resync repairs drift.
+
+The node set is *not* in the digest: one node change would otherwise rewrite
+every Service of the class.  It is recorded once per class, cluster-wide,
+when all of the class's load balancers took it (``lbprovider.kube.noderecord``,
+:func:`node_set_digest`).
 
 Why an annotation and not the ``LoadBalancerReady`` condition the controller
 already writes: status is a subresource other clients replace freely and it
@@ -24,12 +30,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, is_dataclass, replace
 from enum import Enum
 from typing import Any
 
-from lbprovider.cloud import DesiredLoadBalancer
+from lbprovider.cloud import DesiredLoadBalancer, NodeTarget
 
 OWNERSHIP_ANNOTATION = "lbprovider.io/load-balancer"
 
@@ -79,10 +85,20 @@ def _plain(value: Any) -> Any:
 
 
 def applied_digest(desired: DesiredLoadBalancer, settings_fingerprint: str) -> str:
-    """A digest of what a provider was asked to build, and with which settings."""
+    """A digest of what a provider was asked to build, and with which settings; the
+    nodes left out (:func:`node_set_digest` covers them, once per class)."""
     document = json.dumps(
-        {"desired": _plain(desired), "settings": settings_fingerprint},
+        {"desired": _plain(replace(desired, nodes=())), "settings": settings_fingerprint},
         sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(document.encode()).hexdigest()[:32]
+
+
+def node_set_digest(nodes: Iterable[NodeTarget]) -> str:
+    """A digest of the node targets a class's load balancers are given."""
+    document = json.dumps(
+        sorted((node.name, node.provider_id, node.address) for node in nodes),
         separators=(",", ":"),
     )
     return hashlib.sha256(document.encode()).hexdigest()[:32]

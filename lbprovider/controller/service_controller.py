@@ -10,7 +10,13 @@ builds the real ones.  The store's handlers feed a work queue; workers run
     finalizer -> on BEFORE the first cloud call, off only AFTER the cloud is clean
     desired   -> build_desired(service, nodes, endpoint slices)   (pure)
     decide    -> skip, cleanup, status only, update_backends or ensure   (pure)
-    status    -> patched only when it changed; Events on each transition
+    status    -> patched only when it changed (with the ownership record, one write);
+                 Events on each transition
+
+A node change re-queues only the Services of the classes whose providers
+target a changed node (``Provider.targets``), as one *node round* per class;
+when every Service of the round synced, the class's node-set digest is
+recorded once, cluster-wide (``NodeSetRecord``), instead of on each Service.
 
 Errors steer the queue: RetryAfter requeues after its delay, InvalidService
 is a Warning Event + condition retried slowly, anything else backs off 5 s to
@@ -24,7 +30,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -39,11 +45,12 @@ from lbprovider.cloud import (
 from lbprovider.controller import metrics, reasons, status
 from lbprovider.controller.decision import Action, Applied, decide
 from lbprovider.controller.desired import build_desired, service_ref
-from lbprovider.controller.interfaces import ServiceStore, ServiceWriter
+from lbprovider.controller.interfaces import NodeSetRecord, ServiceStore, ServiceWriter
 from lbprovider.controller.ownership import (
     OWNERSHIP_ANNOTATION,
     Ownership,
     applied_digest,
+    node_set_digest,
 )
 from lbprovider.controller.selection import (
     FINALIZER,
@@ -54,6 +61,7 @@ from lbprovider.controller.selection import (
 )
 from lbprovider.kube.api import KubeApi
 from lbprovider.kube.events import NORMAL, WARNING, EventRecorder
+from lbprovider.kube.noderecord import InProcessNodeSetRecord, KubeNodeSetRecord, data_key
 from lbprovider.kube.snapshots import EndpointSliceSnapshot, NodeSnapshot, ServiceSnapshot
 from lbprovider.kube.store import InformerStore
 from lbprovider.kube.workqueue import WorkQueue
@@ -66,6 +74,20 @@ T = TypeVar("T")
 
 INVALID_RETRY_SECONDS = 300.0
 MOVE_WAIT_SECONDS = 30.0
+NODE_RECORD_NAME = "lbprovider-node-sync"
+
+UNVOUCHED_NODES = (NodeTarget(name="", provider_id="", address="unvouched"),)
+"""Stands for the node set a restarted controller cannot vouch for (its class's
+record differs from the nodes it sees): ``decide`` then asks for a backend update."""
+
+
+@dataclass(slots=True)
+class _NodeRound:
+    """One node change of one class: the Services still to sync with it."""
+
+    digest: str
+    generation: int
+    pending: set[str]
 
 
 class ServiceController:
@@ -84,6 +106,7 @@ class ServiceController:
         invalid_retry_seconds: float = INVALID_RETRY_SECONDS,
         queue: WorkQueue | None = None,
         settings_fingerprints: Mapping[str, str] | None = None,
+        node_set_record: NodeSetRecord | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -102,7 +125,14 @@ class ServiceController:
         store.services.add_handler(self._on_service)
         store.nodes.add_handler(self._on_node)
         store.slices.add_handler(self._on_slice)
-        self._node_targets: tuple[NodeTarget, ...] = ()
+        self._all_nodes: tuple[NodeTarget, ...] = ()
+        self._class_nodes: dict[str, tuple[NodeTarget, ...]] = {}
+        # Process-local unless given (from_api gives the cluster-wide ConfigMap).
+        self._node_record: NodeSetRecord = node_set_record or InProcessNodeSetRecord()
+        self._node_rounds: dict[str, _NodeRound] = {}
+        self._node_generation = 0
+        self._unvouched: set[str] = set()
+        self._rounds_lock = threading.Lock()
         self._slices_by_service: dict[str, dict[str, EndpointSliceSnapshot]] = {}
         self._tombstones: dict[str, ServiceSnapshot] = {}
         # UIDs our own cleanup released: their deletion may reach us without the last
@@ -129,8 +159,11 @@ class ServiceController:
         queue: WorkQueue | None = None,
         recorder: EventRecorder | None = None,
         settings_fingerprints: Mapping[str, str] | None = None,
+        state_namespace: str = "kube-system",
+        node_record_name: str = NODE_RECORD_NAME,
     ) -> ServiceController:
-        """The real thing: informers over ``api`` to read, ``api`` and Events to write."""
+        """The real thing: informers over ``api`` to read, ``api`` and Events to write, the
+        node-set record in ConfigMap ``node_record_name`` of ``state_namespace``."""
         return cls(
             store=InformerStore(api),
             writer=KubeServiceWriter(api, recorder=recorder),
@@ -142,6 +175,9 @@ class ServiceController:
             invalid_retry_seconds=invalid_retry_seconds,
             queue=queue,
             settings_fingerprints=settings_fingerprints,
+            node_set_record=KubeNodeSetRecord(
+                api, namespace=state_namespace, name=node_record_name
+            ),
         )
 
     # --- lifecycle -----------------------------------------------------------------
@@ -149,7 +185,23 @@ class ServiceController:
     def start(self, *, sync_timeout: float = 60.0) -> None:
         """Fill the store (TimeoutError if it cannot), then start the workers."""
         self.store.start(sync_timeout=sync_timeout)
-        self._node_targets = eligible_nodes(self.store.nodes.items())
+        self._all_nodes = eligible_nodes(self.store.nodes.items())
+        self._class_nodes = self._targets_per_class(self._all_nodes)
+        try:
+            recorded = self._node_record.load()
+        except Exception as exc:
+            log.warning("could not read the node-set record", extra={"error": str(exc)})
+            recorded = {}
+        for name, nodes in self._class_nodes.items():
+            digest = node_set_digest(nodes)
+            if recorded.get(data_key(name)) != digest:
+                # Nodes changed while we were down, or a node round did not finish: every
+                # load balancer of the class gets its backends updated once.
+                self._unvouched.add(name)
+                keys = self._node_port_services(name)
+                self._begin_round(name, digest, keys)
+                for key in keys:
+                    self.queue.add(key)
         for index in range(self._workers):
             self._spawn(self._work, f"worker-{index}")
         if self._resync_seconds > 0:
@@ -211,10 +263,12 @@ class ServiceController:
             return
         if not (self._relevant(new) or self._relevant(old)):
             return
-        if old is not None and _status_only(old, new):
-            # Mostly the echo of our own status patches. Requeueing on it would skip the
-            # backoff of a failing Service (each failure patches its condition: a hot
-            # loop). Only a lost or altered ingress we had applied is worth a sync.
+        if old is not None and _our_echo(old, new):
+            # Mostly the echo of our own writes (status, finalizer, ownership record).
+            # Requeueing on it would skip the backoff of a failing Service (each failure
+            # patches its condition: a hot loop), and a sync on a cache that has the
+            # finalizer's echo but not yet the status's would re-write the status.
+            # Only a lost or altered ingress we had applied is worth a sync.
             applied = self._applied.get(new.key)
             if applied is None or status.same_ingress(new.status_ingress, applied.ingress):
                 return
@@ -226,16 +280,76 @@ class ServiceController:
             return  # start() computes the node set once the first list is in
         if node_target(old) == node_target(new):
             return  # status heartbeats, readiness flaps, unrelated labels: O(1), no rescan
-        targets = eligible_nodes(nodes.items(), previous=self._node_targets)
-        if targets == self._node_targets:
+        targets = eligible_nodes(nodes.items(), previous=self._all_nodes)
+        if targets == self._all_nodes:
             return  # readiness flaps and unrelated updates: nothing to do
-        self._node_targets = targets
+        self._all_nodes = targets
+        per_class = self._targets_per_class(targets)
+        changed = [name for name, got in per_class.items() if got != self._class_nodes.get(name)]
+        self._class_nodes = per_class
         queued: list[str] = []
-        for service in self.store.services.items():
-            if self._served_class(service) is not None and service.allocate_node_ports:
-                self.queue.add(service.key)
-                queued.append(service.key)
+        for name in changed:
+            keys = self._node_port_services(name)
+            self._begin_round(name, node_set_digest(per_class[name]), keys)
+            for key in keys:
+                self.queue.add(key)
+            queued.extend(keys)
         self._node_sync.started(queued)
+
+    def _targets_per_class(
+        self, nodes: tuple[NodeTarget, ...]
+    ) -> dict[str, tuple[NodeTarget, ...]]:
+        """Each class's node targets: the nodes its provider can put behind a load balancer
+        (a node of another cloud changes nothing for it)."""
+        return {
+            name: tuple(node for node in nodes if provider.targets(node))
+            for name, provider in self.providers.items()
+        }
+
+    def _node_port_services(self, load_balancer_class: str) -> list[str]:
+        return [
+            service.key
+            for service in self.store.services.items()
+            if service.allocate_node_ports and self._served_class(service) == load_balancer_class
+        ]
+
+    def _begin_round(self, load_balancer_class: str, digest: str, keys: list[str]) -> None:
+        """A class's node set changed: record its digest once ``keys`` all synced."""
+        with self._rounds_lock:
+            self._node_generation += 1
+            if keys:
+                self._node_rounds[load_balancer_class] = _NodeRound(
+                    digest, self._node_generation, set(keys)
+                )
+                return
+            self._node_rounds.pop(load_balancer_class, None)
+        # No load balancer to update: record it now (one small write, rare enough to make
+        # on the informer's thread).
+        self._save_node_set(load_balancer_class, digest)
+
+    def _synced_with_nodes(self, key: str, generation: int) -> None:
+        """``key`` synced (successfully) with the node sets of ``generation`` or later."""
+        finished: list[tuple[str, str]] = []
+        with self._rounds_lock:
+            for name, node_round in list(self._node_rounds.items()):
+                if node_round.generation <= generation:
+                    node_round.pending.discard(key)
+                    if not node_round.pending:
+                        finished.append((name, node_round.digest))
+                        del self._node_rounds[name]
+        for name, digest in finished:
+            self._save_node_set(name, digest)
+
+    def _save_node_set(self, load_balancer_class: str, digest: str) -> None:
+        try:
+            self._node_record.save(load_balancer_class, digest)
+        except Exception as exc:
+            # A restart will update every backend of the class once; nothing is wrong now.
+            log.warning(
+                "could not record the node set",
+                extra={"class": load_balancer_class, "error": str(exc)},
+            )
+        self._unvouched.discard(load_balancer_class)
 
     def _on_slice(
         self, old: EndpointSliceSnapshot | None, new: EndpointSliceSnapshot | None
@@ -267,6 +381,7 @@ class ServiceController:
         """Sync ``key`` and requeue it as its outcome asks."""
         started = time.monotonic()
         metric_class = self._metric_class(key)
+        generation = self._node_generation
         try:
             self.sync(key)
         except RetryAfter as exc:
@@ -284,6 +399,7 @@ class ServiceController:
         else:
             metrics.SYNCS.labels(metric_class, "ok").inc()
             self.queue.forget(key)
+            self._synced_with_nodes(key, generation)
         finally:
             metrics.SYNC_SECONDS.labels(metric_class).observe(time.monotonic() - started)
             self._node_sync.synced(key)
@@ -420,7 +536,7 @@ class ServiceController:
         desired = build_desired(
             service,
             cluster=self.cluster_name,
-            nodes=self._node_targets,
+            nodes=self._class_nodes.get(load_balancer_class, ()),
             slices=self._slices_for(key),
         )
         if desired.backend_mode is BackendMode.NODE_PORT and not desired.nodes:
@@ -430,12 +546,23 @@ class ServiceController:
                 reasons.UNAVAILABLE_LOAD_BALANCER,
                 "There are no available nodes for LoadBalancer",
             )
-        digest = applied_digest(desired, self._fingerprints.get(load_balancer_class, ""))
+        fingerprint = self._fingerprints.get(load_balancer_class, "")
         applied = self._applied.get(key)
-        if applied is None and recorded.digest == digest and service.status_ingress:
+        if (
+            applied is None
+            and service.status_ingress
+            and recorded.digest == applied_digest(desired, fingerprint)
+        ):
             # A restart: the record says the cloud was made to match this very model
-            # (and settings). No cloud call; the periodic resync repairs drift.
-            applied = Applied(desired, tuple(service.status_ingress))
+            # (and settings). No cloud call; the periodic resync repairs drift. Nodes are
+            # vouched for per class: if the class's record differs, backends are updated.
+            vouched = desired
+            if (
+                desired.backend_mode is BackendMode.NODE_PORT
+                and load_balancer_class in self._unvouched
+            ):
+                vouched = replace(desired, nodes=UNVOUCHED_NODES)
+            applied = Applied(vouched, tuple(service.status_ingress))
             self._applied[key] = applied
         resync = key in self._resync_due
         self._resync_due.discard(key)
@@ -448,15 +575,23 @@ class ServiceController:
         )
         provider = self.providers[load_balancer_class]
         if decision.action is Action.ENSURE:
-            lb_id = self._ensure(
-                service, load_balancer_class, provider, desired, announce=decision.announce
+            self._ensure(
+                service,
+                load_balancer_class,
+                provider,
+                desired,
+                announce=decision.announce,
+                recorded=recorded,
+                digest=applied_digest(desired, fingerprint),
             )
-            self._record(service, recorded, replace(recorded, lb_id=lb_id, digest=digest))
             return
         assert applied is not None  # decide() skips ensure only when something was applied
         if decision.action is Action.UPDATE_BACKENDS:
             self._update_backends(service, load_balancer_class, provider, desired, applied)
-            self._record(service, recorded, replace(recorded, digest=digest))
+            if desired.backend_mode is not BackendMode.NODE_PORT:
+                # Pod endpoints are in the digest (nodes are not: a node round records them).
+                digest = applied_digest(desired, fingerprint)
+                self._record(service, recorded, replace(recorded, digest=digest))
         elif decision.patch_ingress:
             self.writer.patch_status(
                 service.meta, {"loadBalancer": {"ingress": list(applied.ingress)}}
@@ -470,8 +605,10 @@ class ServiceController:
         desired: DesiredLoadBalancer,
         *,
         announce: bool,
-    ) -> str:
-        """Ensure, then patch the status; the cloud's load balancer id."""
+        recorded: Ownership,
+        digest: str,
+    ) -> None:
+        """Ensure, then patch the status and the ownership record (one write)."""
         # A resync of an unchanged Service is silent unless the cloud had drifted.
         if announce:
             self._event(service, NORMAL, reasons.ENSURING_LOAD_BALANCER, "Ensuring load balancer")
@@ -489,12 +626,15 @@ class ServiceController:
         )
         if ready is not None:
             patch["conditions"] = [ready]
+        now = replace(recorded, lb_id=result.lb_id, digest=digest)
         if patch:
-            self.writer.patch_status(service.meta, patch)
+            record = {OWNERSHIP_ANNOTATION: now.to_annotation()} if now != recorded else None
+            self.writer.patch_status(service.meta, patch, annotations=record)
+        else:
+            self._record(service, recorded, now)
         self._applied[service.key] = Applied(desired, tuple(ingress))
         if announce or patch:
             self._event(service, NORMAL, reasons.ENSURED_LOAD_BALANCER, "Ensured load balancer")
-        return result.lb_id
 
     def _record(self, service: ServiceSnapshot, recorded: Ownership, now: Ownership) -> None:
         """Write what was applied into the ownership record, when it changed."""
@@ -642,11 +782,21 @@ class ServiceController:
         self.writer.event(service.meta, event_type, reason, message)
 
 
-def _status_only(old: ServiceSnapshot, new: ServiceSnapshot) -> bool:
-    """True when ``new`` differs from ``old`` in its status (and resourceVersion) only."""
+def _our_echo(old: ServiceSnapshot, new: ServiceSnapshot) -> bool:
+    """True when ``new`` differs from ``old`` only where our own writes change it: the
+    status, and (while our finalizer stays on) the finalizer and the ownership record."""
+    keeps_ours = FINALIZER in new.meta.finalizers
 
     def bare(service: ServiceSnapshot) -> ServiceSnapshot:
         meta = replace(service.meta, resource_version="")
+        if keeps_ours:
+            meta = replace(
+                meta,
+                finalizers=tuple(f for f in meta.finalizers if f != FINALIZER),
+                annotations={
+                    k: v for k, v in meta.annotations.items() if k != OWNERSHIP_ANNOTATION
+                },
+            )
         return replace(service, meta=meta, status_ingress=(), status_conditions=())
 
     return bare(old) == bare(new)

@@ -79,11 +79,25 @@ def remove_finalizer(
     )
 
 
-def patch_status(api: KubeApi, meta: ObjectMeta, status: Mapping[str, Any]) -> JSON:
-    """Strategic-merge ``status`` into the Service's status subresource."""
+def patch_status(
+    api: KubeApi,
+    meta: ObjectMeta,
+    status: Mapping[str, Any],
+    *,
+    annotations: Mapping[str, str] | None = None,
+) -> JSON:
+    """Strategic-merge ``status`` into the Service's status subresource.
+
+    ``annotations`` ride in the same request: the Service registry's status
+    strategy resets ``spec`` only, so metadata written here is kept (one write
+    where two were; ``tests/integration/test_ownership.py`` would see a change).
+    """
+    body: dict[str, Any] = {"status": dict(status)}
+    if annotations:
+        body["metadata"] = {"annotations": dict(annotations)}
     return api.request(
         "PATCH",
         _service_path(meta) + "/status",
-        body={"status": dict(status)},
+        body=body,
         content_type="application/strategic-merge-patch+json",
     )

@@ -44,9 +44,15 @@ class KubeServiceWriter:
         """Set (None: remove) ``annotations``; ApiError when refused."""
         patches.annotate(self._api, meta, annotations)
 
-    def patch_status(self, meta: ObjectMeta, status: Mapping[str, Any]) -> None:
-        """Strategic-merge ``status`` into the Service's status subresource."""
-        patches.patch_status(self._api, meta, status)
+    def patch_status(
+        self,
+        meta: ObjectMeta,
+        status: Mapping[str, Any],
+        *,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
+        """Strategic-merge ``status`` (and ``annotations``) through the status subresource."""
+        patches.patch_status(self._api, meta, status, annotations=annotations)
 
     def event(self, meta: ObjectMeta, event_type: str, reason: str, message: str) -> None:
         """Queue an Event (written in the background); never blocks, never raises."""

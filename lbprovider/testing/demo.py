@@ -296,7 +296,12 @@ def fake_row(example: Example, service: Mapping[str, Any]) -> Row:
         address=address,
         lb_id=ownership.lb_id if ownership else "",
         listeners=listeners,
-        backends=("(no fake:// nodes)",),
+        backends=tuple(
+            f"{instance.node_name}:{port['nodePort']}"
+            for instance in sandbox.FAKE_INSTANCES
+            for port in service["spec"]["ports"]
+            if port.get("nodePort")
+        ),
         health_check=(),
     )
 

@@ -33,6 +33,7 @@ from lbprovider.cloud import (
     DesiredLoadBalancer,
     Ingress,
     LoadBalancerStatus,
+    NodeTarget,
     OwnedLoadBalancer,
     PlannedChange,
     PortStatus,
@@ -278,6 +279,10 @@ class FakeProvider:
         else:
             ingress = Ingress(ip=lb.address, ip_mode="VIP", ports=ports)
         return LoadBalancerStatus(lb_id=lb.lb_id, ingress=(ingress,), warnings=tuple(warnings))
+
+    def targets(self, node: NodeTarget) -> bool:
+        """A node of the fake cloud (``fake://...``)."""
+        return node.provider_id.startswith(PROVIDER_ID_PREFIX)
 
     def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
         """The load balancer owned by ``ref``, or None."""

@@ -15,6 +15,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
+from lbprovider.kube.noderecord import InProcessNodeSetRecord
 from lbprovider.kube.snapshots import (
     EndpointSliceSnapshot,
     NodeSnapshot,
@@ -140,10 +141,20 @@ class RecordingWriter:
         kept = {k: v for k, v in merged.items() if v is not None}
         self.store.services.put(replace(service, meta=replace(service.meta, annotations=kept)))
 
-    def patch_status(self, meta: ObjectMeta, status: Mapping[str, Any]) -> None:
+    def patch_status(
+        self,
+        meta: ObjectMeta,
+        status: Mapping[str, Any],
+        *,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
         self.journal.append(("patch_status", meta.key))
         self.statuses.append(status)
-        self.store.services.put(merge_status(self._current(meta), status))
+        service = merge_status(self._current(meta), status)
+        if annotations:
+            merged = {**service.meta.annotations, **annotations}
+            service = replace(service, meta=replace(service.meta, annotations=merged))
+        self.store.services.put(service)
 
     def event(self, meta: ObjectMeta, event_type: str, reason: str, message: str) -> None:
         self.journal.append(("event", event_type, reason))
@@ -151,6 +162,11 @@ class RecordingWriter:
 
     def close(self, timeout: float) -> None:
         self.journal.append(("close",))
+
+
+class MemoryNodeSetRecord(InProcessNodeSetRecord):
+    """The cluster-wide node-set record (``lbprovider.kube.noderecord``) in a dict, shared
+    by the controllers a test starts one after the other."""
 
 
 class ManualClock:

@@ -45,9 +45,10 @@ import yaml
 
 from lbprovider import logs
 from lbprovider.cloud.registry import MOCK_CLOUD_GROUP, RegistryError, load, names
-from lbprovider.cloud.sandbox import MockCloud
+from lbprovider.cloud.sandbox import MockCloud, SandboxInstance
 from lbprovider.kube.api import KubeApi
 from lbprovider.testing.controlplane import ControlPlane
+from lbprovider.testing.fake_provider import PROVIDER_ID_PREFIX as FAKE_PROVIDER_ID_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,17 @@ CONTROLLER_PID_FILE = "controller.pid"
 INSPECT_PATH = "/clouds"
 
 Progress = Callable[[str], None]
+
+
+FAKE_INSTANCES = tuple(
+    SandboxInstance(
+        node_name=f"fake-node-{index}",
+        provider_id=f"{FAKE_PROVIDER_ID_PREFIX}sandbox/fake-node-{index}",
+        internal_ip=f"10.255.0.{index}",
+    )
+    for index in (1, 2)
+)
+"""The fake class's Nodes: its cloud lives in the controller, so the sandbox makes them up."""
 
 
 @dataclass(slots=True)
@@ -194,9 +206,7 @@ class Sandbox:
                 raise failure
             shutil.copyfile(plane.kubeconfig_path, sandbox.kubeconfig)
             sandbox._register_nodes()
-            report(
-                f"{sum(len(c.instances) for c in sandbox.mock_clouds.values())} nodes registered"
-            )
+            report(f"{len(sandbox.instances())} nodes registered")
             sandbox.config_path.write_text(
                 yaml.safe_dump(sandbox.controller_config(), sort_keys=False), encoding="utf-8"
             )
@@ -205,44 +215,49 @@ class Sandbox:
             raise
         return sandbox
 
+    def instances(self) -> tuple[SandboxInstance, ...]:
+        """Every node the sandbox registers: each mock cloud's instances, and the fake
+        cloud's (the fake provider targets only ``fake://`` nodes, as each cloud's
+        provider targets only its own)."""
+        return (*(i for c in self.mock_clouds.values() for i in c.instances), *FAKE_INSTANCES)
+
     def _register_nodes(self) -> None:
         with self.control_plane.api_client() as client:
             api = KubeApi(client)
-            for cloud in self.mock_clouds.values():
-                for instance in cloud.instances:
-                    path = "/api/v1/nodes"
-                    api.request(
-                        "POST",
-                        path,
-                        body={
-                            "metadata": {
-                                "name": instance.node_name,
-                                "labels": {"kubernetes.io/hostname": instance.node_name},
-                            },
-                            "spec": {"providerID": instance.provider_id},
+            for instance in self.instances():
+                path = "/api/v1/nodes"
+                api.request(
+                    "POST",
+                    path,
+                    body={
+                        "metadata": {
+                            "name": instance.node_name,
+                            "labels": {"kubernetes.io/hostname": instance.node_name},
                         },
-                    )
-                    api.request(
-                        "PATCH",
-                        f"{path}/{instance.node_name}/status",
-                        body={
-                            "status": {
-                                "addresses": [
-                                    {"type": "InternalIP", "address": instance.internal_ip},
-                                    {"type": "Hostname", "address": instance.node_name},
-                                ],
-                                "conditions": [
-                                    {
-                                        "type": "Ready",
-                                        "status": "True",
-                                        "reason": "KubeletReady",
-                                        "message": "sandbox node",
-                                    }
-                                ],
-                            }
-                        },
-                        content_type="application/strategic-merge-patch+json",
-                    )
+                        "spec": {"providerID": instance.provider_id},
+                    },
+                )
+                api.request(
+                    "PATCH",
+                    f"{path}/{instance.node_name}/status",
+                    body={
+                        "status": {
+                            "addresses": [
+                                {"type": "InternalIP", "address": instance.internal_ip},
+                                {"type": "Hostname", "address": instance.node_name},
+                            ],
+                            "conditions": [
+                                {
+                                    "type": "Ready",
+                                    "status": "True",
+                                    "reason": "KubeletReady",
+                                    "message": "sandbox node",
+                                }
+                            ],
+                        }
+                    },
+                    content_type="application/strategic-merge-patch+json",
+                )
 
     def stop(self) -> None:
         """Stop the mock clouds and the control plane."""

@@ -51,7 +51,11 @@ def test_time_to_ingress_and_call_counts(kube_api: ApiClient, namespace: str) ->
         )
         served = time.monotonic()
         ensures = len(provider.calls)
-        cluster.api.request("POST", "/api/v1/nodes", body={"metadata": {"name": "bench-node"}})
+        cluster.api.request(
+            "POST",
+            "/api/v1/nodes",
+            body={"metadata": {"name": "bench-node"}, "spec": {"providerID": "fake://bench-node"}},
+        )
         wait_for(
             lambda: sum(c.method == "update_backends" for c in provider.calls) == SERVICES,
             timeout=300,

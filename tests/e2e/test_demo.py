@@ -89,7 +89,7 @@ def test_demo_shows_every_example_from_the_clouds_then_leaves_them_empty(tmp_pat
     directory = tmp_path / "sandbox"
     result = run_demo(directory)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "control plane up" in result.stdout and "6 nodes registered" in result.stdout
+    assert "control plane up" in result.stdout and "8 nodes registered" in result.stdout
     table = read_table(result.stdout)
     assert set(table) == EXPECTED, result.stdout
     for service, row in table.items():

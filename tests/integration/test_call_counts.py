@@ -10,6 +10,7 @@ mock cloud in ``tests/e2e/test_call_counts.py``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from kubernetes.client import ApiClient
 
 from lbprovider.controller.ownership import OWNERSHIP_ANNOTATION
 from lbprovider.controller.service_controller import ServiceController
-from lbprovider.kube.api import KubeApi
+from lbprovider.kube.api import ApiError, KubeApi
 from lbprovider.mockkit import CallCounts
 from lbprovider.testing.fake_provider import FakeCloud, FakeProvider, FakeSettings
 from lbprovider.testing.kubehelpers import Cluster, wait_for
@@ -170,6 +171,7 @@ def test_node_churn_is_one_backend_update_per_load_balancer_and_a_flap_is_none(
                 per_lb = [[call.method for call in new if call.service == key] for key in keys]
                 return cloud.counters.counts() - counts, per_lb
 
+            written = versions(cluster, namespace)
             cost, per_lb = churn(
                 lambda: api.request("POST", "/api/v1/nodes", body=node(added)),
                 lambda have: added in have,
@@ -177,6 +179,8 @@ def test_node_churn_is_one_backend_update_per_load_balancer_and_a_flap_is_none(
             )
             assert per_lb == [["update_backends"]] * SERVICES
             assert cost.actions == {"DescribeLoadBalancers": SERVICES, "SetBackends": SERVICES}
+            # The node set is recorded once for the class, not on each Service.
+            assert versions(cluster, namespace) == written
 
             cost, per_lb = churn(
                 lambda: cluster.patch(
@@ -200,7 +204,22 @@ def test_node_churn_is_one_backend_update_per_load_balancer_and_a_flap_is_none(
             settled(controller)
             assert provider.calls[calls:] == []
             assert cloud.counters.counts() - counts == CallCounts(reads=0, writes=0)
+
+        # A restart after the node rounds finished trusts the recorded node set.
+        counts = cloud.counters.counts()
+        with running(kube_api, namespace, cloud) as (controller, provider):
+            settled(controller)
+            assert provider.calls == []
+            assert cloud.counters.counts() - counts == CallCounts(reads=0, writes=0)
+        # A node removed while no controller ran: one backend update per load balancer.
+        api.request("DELETE", f"/api/v1/nodes/{added}")
+        with running(kube_api, namespace, cloud) as (controller, provider):
+            for key in keys:
+                wait_for(lambda key=key: added not in targets(key) or None, what=f"{key}: update")  # type: ignore[misc]
+            settled(controller)
+            assert sorted(call.method for call in provider.calls) == ["update_backends"] * SERVICES
             delete_all(cluster, namespace, names)
     finally:
         for name in (first, added):
-            api.request("DELETE", f"/api/v1/nodes/{name}")
+            with contextlib.suppress(ApiError):  # already gone
+                api.request("DELETE", f"/api/v1/nodes/{name}")

@@ -20,6 +20,7 @@ from lbprovider.cloud import (
     DesiredLoadBalancer,
     InvalidService,
     LoadBalancerStatus,
+    NodeTarget,
     OwnedLoadBalancer,
     PlannedChange,
     RetryAfter,
@@ -36,7 +37,13 @@ from lbprovider.kube.snapshots import (
 )
 from lbprovider.kube.workqueue import WorkQueue
 from lbprovider.testing.fake_provider import FakeProvider, FakeSettings
-from lbprovider.testing.memory import Entry, ManualClock, MemoryStore, RecordingWriter
+from lbprovider.testing.memory import (
+    Entry,
+    ManualClock,
+    MemoryNodeSetRecord,
+    MemoryStore,
+    RecordingWriter,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -60,6 +67,9 @@ class JournalProvider:
         self.fake = fake
         self.journal = journal
         self.prefix = f"{label}:" if label else ""
+
+    def targets(self, node: NodeTarget) -> bool:
+        return self.fake.targets(node)
 
     def get(self, ref: ServiceRef) -> LoadBalancerStatus | None:
         self.journal.append((f"{self.prefix}get", ref.key))
@@ -96,6 +106,7 @@ class World:
         self.second = FakeProvider(FakeSettings(address_pool="198.51.100.0/24"), cluster_name="c")
         self.clock = ManualClock()
         self.queue = WorkQueue(clock=self.clock)
+        self.node_record = MemoryNodeSetRecord()
         self.controller = self.restarted(default_class=default_class)
 
     def restarted(self, *, default_class: str | None = None) -> ServiceController:
@@ -114,6 +125,7 @@ class World:
             queue=self.queue,
             workers=0,
             resync_seconds=0,
+            node_set_record=self.node_record,
         )
         controller.start()
         return controller
@@ -206,14 +218,15 @@ def test_create_puts_the_finalizer_on_before_the_first_cloud_call(world: World) 
         ("add_finalizer", KEY, FINALIZER),
         ("event", NORMAL, reasons.ENSURING_LOAD_BALANCER),
         ("ensure", KEY),
-        ("patch_status", KEY),
+        ("patch_status", KEY),  # the status and the ownership record, in one write
         ("event", NORMAL, reasons.ENSURED_LOAD_BALANCER),
-        ("annotate", KEY),
     ]
     lb = world.fake.find(KEY)
     assert lb is not None and [n.name for n in lb.desired.nodes] == ["n1"]
     shown = world.service()
     assert FINALIZER in shown.meta.finalizers
+    recorded = Ownership.from_annotations(shown.meta.annotations)
+    assert recorded is not None and recorded.lb_id == lb.lb_id and recorded.digest
     assert [dict(entry) for entry in shown.status_ingress] == [
         {"ip": lb.address, "ipMode": "VIP", "ports": [{"port": 80, "protocol": "TCP"}]}
     ]
@@ -279,8 +292,7 @@ def test_a_node_change_updates_backends_only(world: World) -> None:
     assert world.take() == [
         ("update_backends", KEY),
         ("event", NORMAL, reasons.UPDATED_LOAD_BALANCER),
-        ("annotate", KEY),  # the ownership record's digest follows the backends
-    ]
+    ]  # no Service write: the node set is recorded once per class, not per Service
     lb = world.fake.find(KEY)
     assert lb is not None and [n.name for n in lb.desired.nodes] == ["n1", "n2"]
 
@@ -325,9 +337,8 @@ def test_a_spec_change_is_ensured_and_announced(world: World) -> None:
     assert world.take() == [
         ("event", NORMAL, reasons.ENSURING_LOAD_BALANCER),
         ("ensure", KEY),
-        ("patch_status", KEY),  # the ingress's ports and the condition's message moved
+        ("patch_status", KEY),  # ingress ports, the condition's message, the applied digest
         ("event", NORMAL, reasons.ENSURED_LOAD_BALANCER),
-        ("annotate", KEY),  # the ownership record: what was applied
     ]
 
 
@@ -417,7 +428,6 @@ def test_retry_after_requeues_after_its_delay_without_a_warning(world: World) ->
         ("ensure", KEY),
         ("patch_status", KEY),
         ("event", NORMAL, reasons.ENSURED_LOAD_BALANCER),
-        ("annotate", KEY),
     ]
 
 
@@ -582,6 +592,98 @@ def test_a_restart_with_a_matching_record_makes_no_cloud_call(world: World) -> N
     assert [entry[0] for entry in world.take()][:1] == ["update_backends"]
 
 
+def _two_served(world: World) -> list[str]:
+    created(world)
+    api = created(world, service("api", ports=[{"name": "http", "port": 80, "nodePort": 30081}]))
+    return [KEY, api.key]
+
+
+def _drain(world: World) -> list[str]:
+    """Process every ready key as a worker would (outcome-driven requeues included)."""
+    keys = []
+    while (key := world.queue.get(timeout=0)) is not None:
+        keys.append(key)
+        try:
+            world.controller.process(key)
+        finally:
+            world.queue.done(key)
+    return keys
+
+
+def test_a_node_round_is_recorded_once_per_class_when_every_load_balancer_took_it(
+    world: World,
+) -> None:
+    keys = _two_served(world)
+    saves = world.node_record.saves
+    world.store.nodes.put(node("n2"))
+    assert sorted(_drain(world)) == sorted(keys)
+    assert sorted(e for e in world.take() if e[0] != "event") == sorted(
+        ("update_backends", key) for key in keys
+    )  # one backend update per load balancer and no Service write
+    # One record write per class: ours after its round, the second class (no Services
+    # of its own, same fake nodes) at once.
+    assert world.node_record.saves == saves + 2
+    # A restart now trusts the record: no provider call at all.
+    world.controller = world.restarted()
+    assert _drain(world) == []
+    for key in keys:
+        world.controller.sync(key)
+    assert world.take() == []
+
+
+def test_a_node_added_while_down_costs_one_backend_update_per_load_balancer(
+    world: World,
+) -> None:
+    keys = _two_served(world)
+    world.store.nodes.put(node("n2"))
+    world.queued()  # the controller "was down": the queued node round is lost
+    world.controller = world.restarted()
+    assert sorted(_drain(world)) == sorted(keys)
+    journal = [e for e in world.take() if e[0] != "event"]
+    assert sorted(journal) == sorted(("update_backends", key) for key in keys)  # not ensure
+    for key in keys:
+        lb = world.fake.find(key)
+        assert lb is not None and [n.name for n in lb.desired.nodes] == ["n1", "n2"]
+    # The round finished and was recorded: the next restart is free again.
+    world.controller = world.restarted()
+    assert _drain(world) == []
+
+
+def test_a_restart_in_the_middle_of_a_node_round_updates_every_load_balancer(
+    world: World,
+) -> None:
+    keys = _two_served(world)
+    world.store.nodes.put(node("n2"))
+    first, second = world.queued()  # a worker takes both ...
+    world.queue.add(first)
+    _drain(world)  # ... and finishes only the first before the process dies
+    world.take()
+    world.controller = world.restarted()
+    assert sorted(_drain(world)) == sorted(keys)
+    assert sorted(e for e in world.take() if e[0] != "event") == sorted(
+        ("update_backends", key) for key in keys
+    )
+    assert second in keys
+
+
+def test_a_node_of_another_cloud_costs_nothing(world: World) -> None:
+    created(world)
+    world.store.nodes.put(
+        NodeSnapshot.parse(
+            {
+                "metadata": {"name": "elsewhere"},
+                "spec": {"providerID": "aws:///us-east-1a/i-0abc"},
+                "status": {
+                    "addresses": [{"type": "InternalIP", "address": "10.0.9.9"}],
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                },
+            }
+        )
+    )
+    assert world.queued() == []
+    assert world.take() == []
+
+
 def test_a_restart_after_a_change_made_while_down_ensures_it(world: World) -> None:
     first = created(world)
     world.controller = world.restarted()
@@ -707,14 +809,19 @@ def test_a_failing_service_waits_its_backoff_despite_its_own_status_writes(world
     world.queued()
     world.controller.process(KEY)
     assert ("patch_status", KEY) in world.take()
-    # The finalizer and ownership record written before the cloud call echo once.
-    assert world.queued() == [KEY]
-    world.controller.process(KEY)
-    assert ("patch_status", KEY) in world.take()  # a new request id: a new condition
-    assert world.queued() == []  # not at once: the first failure's 5 s still holds
+    # Neither the finalizer and ownership record written before the cloud call nor the
+    # condition requeue it: the first failure's 5 s hold.
+    assert world.queued() == []
     world.clock.now += 4.9
     assert world.queued() == []
     world.clock.now += 0.2  # the 5 s base delay
+    assert world.queued() == [KEY]
+    world.controller.process(KEY)
+    assert ("patch_status", KEY) in world.take()  # a new request id: a new condition
+    assert world.queued() == []  # the second failure doubles the delay
+    world.clock.now += 9.9
+    assert world.queued() == []
+    world.clock.now += 0.2
     assert world.queued() == [KEY]
 
 
