@@ -7,7 +7,7 @@ sandbox get the same tools as our integration and e2e tests.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,6 +29,28 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float = 30.0, what: str 
             return value
         if time.monotonic() > deadline:
             raise WaitTimeout(f"timed out after {timeout}s waiting for {what or probe}")
+        time.sleep(0.1)
+
+
+def wait_each(
+    probes: Mapping[str, Callable[[], T | None]], *, timeout: float, what: str
+) -> dict[str, T]:
+    """Poll every probe in turn until each returned something truthy; keep each first answer.
+
+    Polling all of them (not one after the other) keeps each answer as early as
+    waiting for that one alone would have seen it.
+    """
+    deadline = time.monotonic() + timeout
+    seen: dict[str, T] = {}
+    while True:
+        for key, probe in probes.items():
+            if key not in seen and (value := probe()):
+                seen[key] = value
+        if len(seen) == len(probes):
+            return seen
+        if time.monotonic() > deadline:
+            missing = ", ".join(sorted(set(probes) - set(seen)))
+            raise WaitTimeout(f"timed out after {timeout}s waiting for {what}: {missing}")
         time.sleep(0.1)
 
 

@@ -10,14 +10,18 @@ nodePorts.  Each time the cloud is left as it was found.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import re
 import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -25,7 +29,7 @@ import yaml
 from lbprovider.controller import reasons
 from lbprovider.mockkit import MockAdmin
 from lbprovider.testing.harness import SandboxRun
-from lbprovider.testing.kubehelpers import wait_for
+from lbprovider.testing.kubehelpers import wait_each, wait_for
 from lbprovider.testing.sandbox import CLASS_NAMES
 from second_controller import (
     class_entry,
@@ -50,7 +54,9 @@ QUOTA_ERROR = {
     # (code, HTTP status) of "no more load balancers in this account/region"; none is
     # retryable, so whatever the exact code, the controller must surface it as it came.
     "aws": ("TooManyLoadBalancers", 400),  # elbv2 CreateLoadBalancer
-    "alibaba": ("QuotaExceeded.LoadBalancer", 400),  # illustrative, not from SLB's error list
+    # SLB CreateLoadBalancer's errorCodes (OpenAPI metadata, Slb 2014-05-15): "OverQuota",
+    # "The Total is over the quota"; there is no QuotaExceeded.LoadBalancer for SLB.
+    "alibaba": ("OverQuota", 400),
     "tencent": ("LimitExceeded", 200),  # CLB's errors are HTTP 200 with an Error body
 }
 
@@ -130,49 +136,141 @@ def test_check_names_an_unknown_class_setting(e2e: SandboxRun, cloud: str, tmp_p
 # --- credentials the cloud rejects ------------------------------------------------------
 
 
-@pytest.mark.parametrize("cloud", CLOUDS)
-def test_rejected_credentials_give_one_warning_and_slow_retries(
-    e2e: SandboxRun, e2e_namespace: str, cloud: str, tmp_path: Path
-) -> None:
+@dataclass(frozen=True, kw_only=True)
+class BadKeys:
+    """One cloud's own controller, serving its own class with a secret the cloud rejects."""
+
+    cloud: str
+    load_balancer_class: str
+    service: str
+    config: Path
+    log: Path
+    resources_before: dict[str, int]
+    rejected_before: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rejections:
+    """What one cloud's failing Service showed ``OBSERVE_SECONDS`` after its first Warning."""
+
+    first: dict[str, Any]
+    events: list[dict[str, Any]]
+    rejected: int
+    state: dict[str, Any] | None
+    alive: bool
+
+    @property
+    def attempts(self) -> int:
+        return sum(event.get("count") or 1 for event in self.events)
+
+
+def prepare_bad_keys(e2e: SandboxRun, cloud: str, directory: Path) -> BadKeys:
+    """Wrong credentials and a config of its own (cluster name, class, log) for ``cloud``."""
     mock = e2e.sandbox.mock_clouds[cloud]
     good = json.loads(Path(mock.provider_settings()["credentials_file"]).read_text())
     # Long and random: the secrets check of the session greps for it too.
     wrong = {**good, SECRET_FIELD[cloud]: "wrong" + secrets.token_hex(16)}
-    credentials = write_credentials(tmp_path / f"{cloud}-wrong-credentials.json", wrong)
+    credentials = write_credentials(directory / f"{cloud}-wrong-credentials.json", wrong)
     load_balancer_class = f"lbprovider.io/badkeys-{cloud}"
     config = write_config(
-        tmp_path / "lbprovider.yaml",
+        directory / f"{cloud}-lbprovider.yaml",
         cluster_name=f"badkeys-{cloud}",
         classes=[class_entry(e2e, cloud, name=load_balancer_class, credentials_file=credentials)],
     )
-    before = mock.resources()
-    try:
-        with controller(e2e, config, tmp_path / "controller.log") as process:
-            rejected_before = admin(e2e, cloud).counters().rejected
-            e2e.cluster.create_service(e2e_namespace, service("badkeys", load_balancer_class))
-            first = wait_warning(e2e, e2e_namespace, "badkeys")
-            time.sleep(OBSERVE_SECONDS)
-            events = warnings(e2e, e2e_namespace, "badkeys")
-            rejected = admin(e2e, cloud).counters().rejected - rejected_before
-            state = ready_condition(e2e, e2e_namespace, "badkeys")
-            assert process.poll() is None, "the controller died on rejected credentials"
-    finally:
-        # Its controller cannot clean up (and built nothing): let the Service go.
-        forget_finalizer(e2e, e2e_namespace, "badkeys")
-    attempts = sum(event.get("count") or 1 for event in events)
-    print(
-        f"\n{cloud}: rejected credentials over {OBSERVE_SECONDS:.0f}s: "
-        f"{len(events)} Warning Event(s), {attempts} attempt(s), {rejected} call(s) rejected"
+    return BadKeys(
+        cloud=cloud,
+        load_balancer_class=load_balancer_class,
+        service=f"badkeys-{cloud}",
+        config=config,
+        log=directory / f"{cloud}-controller.log",
+        resources_before=mock.resources(),
+        # Before its controller starts, so whatever it calls on start-up counts too.
+        rejected_before=admin(e2e, cloud).counters().rejected,
     )
-    assert first["reason"] == reasons.SYNC_LOAD_BALANCER_FAILED
-    assert CREDENTIAL_WORDS.search(first["message"]), first["message"]
-    assert len(events) == 1, [event["message"] for event in events]  # repeats only count up
+
+
+T = TypeVar("T")
+
+
+def first_warning(
+    e2e: SandboxRun, namespace: str, name: str
+) -> tuple[dict[str, Any], float] | None:
+    """The Service's first Warning Event and when it was seen, or None yet."""
+    found = warnings(e2e, namespace, name)
+    return (found[0], time.monotonic()) if found else None
+
+
+def observe_rejections(
+    e2e: SandboxRun,
+    namespace: str,
+    runs: list[BadKeys],
+    processes: Mapping[str, subprocess.Popen[bytes]],
+) -> dict[str, Rejections]:
+    """Each cloud's Service, read back ``OBSERVE_SECONDS`` after its own first Warning."""
+    firsts = wait_each(
+        {run.cloud: functools.partial(first_warning, e2e, namespace, run.service) for run in runs},
+        timeout=60,
+        what="a Warning Event",
+    )
+    observed: dict[str, Rejections] = {}
+    # The windows overlap: one wait in all, each cloud still watched for OBSERVE_SECONDS.
+    for run in sorted(runs, key=lambda run: firsts[run.cloud][1]):
+        first, seen_at = firsts[run.cloud]
+        time.sleep(max(0.0, seen_at + OBSERVE_SECONDS - time.monotonic()))
+        observed[run.cloud] = Rejections(
+            first=first,
+            events=warnings(e2e, namespace, run.service),
+            rejected=admin(e2e, run.cloud).counters().rejected - run.rejected_before,
+            state=ready_condition(e2e, namespace, run.service),
+            alive=processes[run.cloud].poll() is None,
+        )
+    return observed
+
+
+def check_rejections(e2e: SandboxRun, run: BadKeys, seen: Rejections) -> None:
+    cloud = run.cloud
+    assert seen.alive, f"{cloud}: the controller died on rejected credentials"
+    assert seen.first["reason"] == reasons.SYNC_LOAD_BALANCER_FAILED, (cloud, seen.first)
+    assert CREDENTIAL_WORDS.search(seen.first["message"]), (cloud, seen.first["message"])
+    # Repeats only count up.
+    assert len(seen.events) == 1, (cloud, [event["message"] for event in seen.events])
     # Backoff from 5 s doubling: about three attempts in 20 s, not one per second.
-    assert 1 <= attempts <= 5, attempts
-    assert rejected <= attempts * 4, rejected  # no retry storm inside one attempt either
-    assert state is not None and state["status"] == "False", state
-    assert state["reason"] == reasons.CONDITION_SYNC_FAILED, state
-    assert mock.resources() == before
+    assert 1 <= seen.attempts <= 5, (cloud, seen.attempts)
+    # No retry storm inside one attempt either.
+    assert seen.rejected <= seen.attempts * 4, (cloud, seen.rejected)
+    assert seen.state is not None and seen.state["status"] == "False", (cloud, seen.state)
+    assert seen.state["reason"] == reasons.CONDITION_SYNC_FAILED, (cloud, seen.state)
+    assert e2e.sandbox.mock_clouds[cloud].resources() == run.resources_before, cloud
+
+
+def test_rejected_credentials_give_one_warning_and_slow_retries(
+    e2e: SandboxRun, e2e_namespace: str, tmp_path: Path
+) -> None:
+    # Every cloud at once, each with a controller of its own: their windows overlap.
+    runs = [prepare_bad_keys(e2e, cloud, tmp_path) for cloud in CLOUDS]
+    try:
+        with contextlib.ExitStack() as stack:
+            processes = {
+                run.cloud: stack.enter_context(controller(e2e, run.config, run.log)) for run in runs
+            }
+            for run in runs:
+                e2e.cluster.create_service(
+                    e2e_namespace, service(run.service, run.load_balancer_class)
+                )
+            observed = observe_rejections(e2e, e2e_namespace, runs, processes)
+    finally:
+        # Their controllers cannot clean up (and built nothing): let the Services go.
+        for run in runs:
+            forget_finalizer(e2e, e2e_namespace, run.service)
+    for run in runs:
+        seen = observed[run.cloud]
+        print(
+            f"\n{run.cloud}: rejected credentials over {OBSERVE_SECONDS:.0f}s: "
+            f"{len(seen.events)} Warning Event(s), {seen.attempts} attempt(s), "
+            f"{seen.rejected} call(s) rejected"
+        )
+    for run in runs:
+        check_rejections(e2e, run, observed[run.cloud])
 
 
 # --- quota exceeded ----------------------------------------------------------------------

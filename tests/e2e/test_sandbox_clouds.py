@@ -6,15 +6,17 @@ ours may be left in it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pytest
 
-from lbprovider.mockkit import MockAdmin
+from lbprovider.mockkit import CallCounts, MockAdmin
 from lbprovider.testing.harness import SandboxRun
-from lbprovider.testing.kubehelpers import wait_for
+from lbprovider.testing.kubehelpers import wait_each, wait_for
 from lbprovider.testing.sandbox import CLASS_NAMES, FAKE_CLASS
 
 pytestmark = pytest.mark.e2e
@@ -175,19 +177,62 @@ THROTTLING = {
 """Each cloud's throttling answer, injected through the one admin interface of every mock."""
 
 
-@pytest.mark.parametrize("cloud", sorted(THROTTLING))
-def test_a_throttled_cloud_converges(e2e: SandboxRun, e2e_namespace: str, cloud: str) -> None:
-    admin = MockAdmin(e2e.sandbox.mock_clouds[cloud].endpoint)
-    code, status = THROTTLING[cloud]
-    # Enough throttled answers that the first sync gives up (RetryAfter) and a later one wins.
-    admin.inject_fault(code, status=status, count=8)
-    before = admin.counters()
-    e2e.cluster.create_service(e2e_namespace, seed_service("throttled", CLASS_NAMES[cloud]))
-    ingress = e2e.cluster.wait_ingress(e2e_namespace, "throttled", timeout=90)
-    assert ingress[0].get("ip") or ingress[0].get("hostname")
-    assert admin.request("GET", "faults") == {"faults": []}  # every throttled answer was given
-    assert (admin.counters() - before).total > 8
-    reasons = e2e.cluster.reasons(e2e_namespace, "throttled")
-    assert "SyncLoadBalancerFailed" not in reasons  # a wait, not a failure
-    delete_all(e2e, e2e_namespace, ["throttled"])
-    cloud_is_empty(e2e, cloud)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Converged:
+    """A throttled cloud's Service when its ingress first showed, and its mock at that moment."""
+
+    ingress: list[dict[str, Any]]
+    faults: Any
+    calls: int
+    """Calls the mock answered since the throttling was injected."""
+
+
+def converged(
+    e2e: SandboxRun, namespace: str, name: str, admin: MockAdmin, before: CallCounts
+) -> Converged | None:
+    """The Service's ingress and its cloud's mock, once the ingress shows (None before)."""
+    ingress = e2e.cluster.ingress(namespace, name)
+    if not ingress:
+        return None
+    faults = admin.request("GET", "faults")
+    return Converged(ingress=ingress, faults=faults, calls=(admin.counters() - before).total)
+
+
+def test_a_throttled_cloud_converges(e2e: SandboxRun, e2e_namespace: str) -> None:
+    # Every cloud throttled at once: their RetryAfter waits overlap instead of adding up.
+    clouds = sorted(THROTTLING)
+    admins = {cloud: MockAdmin(e2e.sandbox.mock_clouds[cloud].endpoint) for cloud in clouds}
+    before: dict[str, CallCounts] = {}
+    for cloud in clouds:
+        code, status = THROTTLING[cloud]
+        # Enough throttled answers that the first sync gives up (RetryAfter) and a later one wins.
+        admins[cloud].inject_fault(code, status=status, count=8)
+        before[cloud] = admins[cloud].counters()
+    for cloud in clouds:
+        e2e.cluster.create_service(
+            e2e_namespace, seed_service(f"throttled-{cloud}", CLASS_NAMES[cloud])
+        )
+    seen = wait_each(
+        {
+            cloud: functools.partial(
+                converged, e2e, e2e_namespace, f"throttled-{cloud}", admins[cloud], before[cloud]
+            )
+            for cloud in clouds
+        },
+        timeout=90,
+        what="an ingress",
+    )
+    for cloud in clouds:
+        ingress = seen[cloud].ingress
+        assert ingress[0].get("ip") or ingress[0].get("hostname"), (cloud, ingress)
+        # Every throttled answer was given.
+        assert seen[cloud].faults == {"faults": []}, (cloud, seen[cloud].faults)
+        assert seen[cloud].calls > 8, (cloud, seen[cloud].calls)
+        reasons = e2e.cluster.reasons(e2e_namespace, f"throttled-{cloud}")
+        assert "SyncLoadBalancerFailed" not in reasons, (cloud, reasons)  # a wait, not a failure
+    delete_all(e2e, e2e_namespace, [f"throttled-{cloud}" for cloud in clouds])
+    for cloud in clouds:
+        cloud_is_empty(e2e, cloud)
