@@ -38,11 +38,6 @@ pytestmark = pytest.mark.e2e
 FULL = os.environ.get("LBPROVIDER_RELIABILITY") == "full"
 SERVICES = 200 if FULL else 20
 CLOUDS = ("aws", "alibaba", "tencent")
-AWS_AT_MOST = 50
-"""AWS adds one backend rule per Service nodePort to the nodes' security group, and a
-security group holds 60 inbound rules by default (moto enforces it too:
-``RulesPerSecurityGroupLimitExceeded``): more AWS Services on one node group than that
-cannot converge (see the README's Reliability section)."""
 CLUSTER = "faults"
 QPS, BURST = 10.0, 40
 """Both the mock's token bucket and the classes' client-side limit."""
@@ -146,9 +141,6 @@ def test_services_converge_under_throttling_and_transient_faults_within_the_rate
     admins = {cloud: MockAdmin(e2e.sandbox.mock_clouds[cloud].endpoint) for cloud in CLOUDS}
     cluster = e2e.cluster
     names = {f"svc-{i:03d}": CLOUDS[i % len(CLOUDS)] for i in range(SERVICES)}
-    extra = [name for name, cloud in names.items() if cloud == "aws"][AWS_AT_MOST:]
-    for index, name in enumerate(extra):
-        names[name] = ("alibaba", "tencent")[index % 2]
     before = {cloud: admin.counters() for cloud, admin in admins.items()}
     for cloud, admin in admins.items():
         inject(admin, cloud)
