@@ -9,6 +9,8 @@
   persistent throttling as ``RetryAfter``, a log line and metrics.
 - :mod:`~lbprovider.providerkit.ratelimit`: the client-side token bucket.
 - :mod:`~lbprovider.providerkit.batching`: ``batched()`` for per-call limits.
+- :mod:`~lbprovider.providerkit.healthchecks`: the one health-check design and its
+  two class settings.
 
 Providers import this and :mod:`lbprovider.cloud`, never ``kubernetes`` or the
 rest of the core (import-linter keeps it so).

@@ -15,14 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lbprovider.providerkit.credentials import Credentials, CredentialSpec, load_credentials
+
 # Submodules, not the package: options.py imports this module and must stay clear of
 # the kit's call wrapper (an import-linter purity contract).
-from lbprovider.providerkit.credentials import Credentials, CredentialSpec, load_credentials
+from lbprovider.providerkit.healthchecks import cluster_health_fields
 from lbprovider.providerkit.ratelimit import RateLimit, rate_limit_fields
 from lbprovider.providerkit.settings import Field, SettingsSchema, config_error
 
 ADDRESS_TYPES = ("internet", "intranet")
-CLUSTER_HEALTH_CHECKS = ("kube-proxy", "traffic-port")
 _ENDPOINT = r"(?i:https?://)?[^\s/]+/?"
 """``host[:port]`` with an optional http(s) scheme; any other scheme is refused."""
 _ENDPOINT_EXAMPLE = "host:port, or http(s)://host:port"
@@ -69,24 +70,9 @@ SCHEMA = SettingsSchema(
                 "(the Service waits, with a Warning Event)."
             ),
         ),
-        Field(
-            name="cluster_health_check",
-            default=CLUSTER_HEALTH_CHECKS[0],
-            choices=CLUSTER_HEALTH_CHECKS,
-            doc=(
-                "Health check of externalTrafficPolicy: Cluster node targets: kube-proxy's "
-                "node health (HTTP /healthz on kube_proxy_health_port, 2xx only) or "
-                "traffic-port (a TCP check of the node port). SLB's UDP listeners cannot "
-                "check HTTP: they keep a UDP check of the node port either way."
-            ),
-        ),
-        Field(
-            name="kube_proxy_health_port",
-            kind=int,
-            default=10256,
-            minimum=1,
-            maximum=65535,
-            doc="kube-proxy's --healthz-bind-address port (cluster_health_check: kube-proxy).",
+        *cluster_health_fields(
+            udp="SLB's UDP listeners cannot check HTTP: they keep a UDP check of the node port "
+            "either way."
         ),
         *rate_limit_fields(
             qps=10,

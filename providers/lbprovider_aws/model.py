@@ -43,6 +43,7 @@ from lbprovider.cloud.types import (
     PortStatus,
     Protocol,
 )
+from lbprovider.providerkit.healthchecks import HEALTHZ_PATH, KUBE_PROXY, KUBE_PROXY_HEALTH_PORT
 from lbprovider_aws import naming
 from lbprovider_aws.options import HC_PATH, INTERNAL, SCHEME, SUBNETS, TRAFFIC_PORT, Options
 
@@ -63,15 +64,14 @@ PortRange = tuple[str, int, int]
 HEALTHY_CODES = "200-299"
 """Matcher of every HTTP(S) check: kube-proxy answers 503 where a node must get no traffic,
 and NLB's default (200-399) would still count redirects as healthy."""
-HEALTHZ = "/healthz"
-KUBE_PROXY = "kube-proxy"
+HEALTHZ = HEALTHZ_PATH
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Defaults:
     """The class settings the model needs (:class:`lbprovider_aws.settings.Settings`)."""
 
-    kube_proxy_health_port: int = 10256
+    kube_proxy_health_port: int = KUBE_PROXY_HEALTH_PORT
     cluster_health_check: str = KUBE_PROXY
     """``kube-proxy`` or ``traffic-port`` (externalTrafficPolicy Cluster)."""
     node_ports: tuple[int, int] = (30000, 32767)

@@ -23,6 +23,7 @@ from lbprovider.providerkit import (
     load_credentials,
     rate_limit_fields,
 )
+from lbprovider.providerkit.healthchecks import cluster_health_fields
 
 SUBNET_ID = r"subnet-[0-9a-zA-Z]+"
 MAX_RETRY_ATTEMPTS = 10
@@ -71,22 +72,8 @@ SCHEMA = SettingsSchema(
             doc="Retries of one call after the first request (throttling, 5xx, "
             "connection errors); persistent throttling then waits as RetryAfter.",
         ),
-        Field(
-            name="kube_proxy_health_port",
-            kind=int,
-            default=10256,
-            minimum=1,
-            maximum=65535,
-            doc="kube-proxy's node health port (KEP-3836, /healthz): the health check of "
-            "externalTrafficPolicy Cluster Services with cluster_health_check kube-proxy.",
-        ),
-        Field(
-            name="cluster_health_check",
-            default="kube-proxy",
-            choices=("kube-proxy", "traffic-port"),
-            doc="externalTrafficPolicy Cluster health check: kube-proxy (HTTP /healthz on "
-            "kube_proxy_health_port, 2xx only, for TCP and UDP listeners alike) or "
-            "traffic-port (TCP on the nodePort, the previous behaviour).",
+        *cluster_health_fields(
+            udp="NLB checks UDP target groups the same way (HTTP on another port)."
         ),
         Field(
             name="node_port_range",

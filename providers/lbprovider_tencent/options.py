@@ -23,12 +23,12 @@ import re
 from dataclasses import dataclass
 
 from lbprovider.cloud import InvalidService, ServiceRef
+from lbprovider.providerkit.healthchecks import CLUSTER_HEALTH_CHECKS
 
 ANNOTATION_INTERNAL_SUBNET = "service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"
 ANNOTATION_EXISTED_LBID = "service.kubernetes.io/tke-existed-lbid"
 ANNOTATION_CLUSTER_HEALTH_CHECK = "service.cloud.tencent.com/cluster-health-check"
 ANNOTATION_KUBE_PROXY_HEALTH_PORT = "service.cloud.tencent.com/kube-proxy-health-port"
-CLUSTER_HEALTH_CHECKS = ("kube-proxy", "traffic-port")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-z]+$")
 _LB_ID = re.compile(r"^lb-[0-9a-z]+$")
 

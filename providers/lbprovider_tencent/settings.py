@@ -22,6 +22,7 @@ from lbprovider.providerkit import (
     rate_limit_fields,
 )
 from lbprovider.providerkit import load_credentials as _load
+from lbprovider.providerkit.healthchecks import cluster_health_fields
 
 ENV_SECRET_ID = "TENCENTCLOUD_SECRET_ID"  # noqa: S105 - a variable name, not a secret
 ENV_SECRET_KEY = "TENCENTCLOUD_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
@@ -62,24 +63,8 @@ SCHEMA = SettingsSchema(
             minimum=1,
             doc="Attempts per API call on throttling, 5xx and network errors.",
         ),
-        Field(
-            name="cluster_health_check",
-            default="kube-proxy",
-            choices=("kube-proxy", "traffic-port"),
-            doc=(
-                "Health check of externalTrafficPolicy: Cluster node targets: kube-proxy's "
-                "node health (HTTP /healthz on kube_proxy_health_port, 2xx only) or "
-                "traffic-port (a TCP check of the node port). CLB's UDP listeners cannot "
-                "check HTTP: they keep CLB's PING check either way."
-            ),
-        ),
-        Field(
-            name="kube_proxy_health_port",
-            kind=int,
-            default=10256,
-            minimum=1,
-            maximum=65535,
-            doc="kube-proxy's --healthz-bind-address port (cluster_health_check: kube-proxy).",
+        *cluster_health_fields(
+            udp="CLB's UDP listeners cannot check HTTP: they keep CLB's PING check either way."
         ),
         *rate_limit_fields(
             qps=20,
