@@ -227,28 +227,27 @@ class AwsProvider:
             raise CloudError(f"target group {name} exists and is not owned by {ref.key}")
         return owned[0]
 
+    def _tagged_security_groups(self, tags: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The security groups carrying every one of ``tags``, sorted by id."""
+        groups = self._api.call(
+            self._api.ec2,
+            "describe_security_groups",
+            Filters=[{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()],
+        ).get("SecurityGroups", [])
+        return sorted((dict(group) for group in groups), key=lambda group: str(group["GroupId"]))
+
     def _backend_group(self) -> dict[str, Any] | None:
         """The cluster's shared backend security group (by its tags), or None."""
-        groups = self._api.call(
-            self._api.ec2,
-            "describe_security_groups",
-            Filters=[
-                {"Name": f"tag:{naming.CLUSTER_TAG}", "Values": [self._cluster]},
-                {"Name": f"tag:{naming.ROLE_TAG}", "Values": [naming.BACKEND_ROLE]},
-            ],
-        ).get("SecurityGroups", [])
-        return dict(min(groups, key=lambda group: str(group["GroupId"]))) if groups else None
+        groups = self._tagged_security_groups(
+            {naming.CLUSTER_TAG: self._cluster, naming.ROLE_TAG: naming.BACKEND_ROLE}
+        )
+        return groups[0] if groups else None
 
     def _find_security_group(self, ref: ServiceRef) -> dict[str, Any] | None:
-        groups = self._api.call(
-            self._api.ec2,
-            "describe_security_groups",
-            Filters=[
-                {"Name": f"tag:{naming.CLUSTER_TAG}", "Values": [ref.cluster]},
-                {"Name": f"tag:{naming.SERVICE_UID_TAG}", "Values": [ref.uid]},
-            ],
-        ).get("SecurityGroups", [])
-        return dict(groups[0]) if groups else None
+        groups = self._tagged_security_groups(
+            {naming.CLUSTER_TAG: ref.cluster, naming.SERVICE_UID_TAG: ref.uid}
+        )
+        return groups[0] if groups else None
 
     def _listeners(self, lb_arn: str) -> list[dict[str, Any]]:
         return self._api.pages(

@@ -7,6 +7,7 @@ serves and cleans up a Service; a token without the bindings is refused.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ import pytest
 import yaml
 from kubernetes.client import ApiClient
 
-from lbprovider.controller.service_controller import ServiceController
+from lbprovider.controller.service_controller import NODE_RECORD_NAME, ServiceController
 from lbprovider.kube.api import ApiError, KubeApi, load_api_client
 from lbprovider.kube.leader import LeaderElectionSettings, run_when_leader
+from lbprovider.kube.noderecord import data_key
 from lbprovider.testing.controlplane import ControlPlane
 from lbprovider.testing.fake_provider import FakeProvider, FakeSettings
 from lbprovider.testing.kubehelpers import Cluster, wait_for
@@ -26,6 +28,7 @@ pytestmark = pytest.mark.integration
 
 RBAC = Path(__file__).resolve().parents[2] / "deploy" / "base" / "rbac.yaml"
 CLASS = "rbac.example.com/fake"
+CONFIGMAPS = "/api/v1/namespaces/kube-system/configmaps"
 PATHS = {
     "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts",
     "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
@@ -67,6 +70,9 @@ def test_controller_serves_with_only_the_shipped_rbac(
         apply(admin.api, manifest)
     wait_for(lambda: _can_list(service_account_api), what="the RBAC bindings to take effect")
 
+    # The node-set record is created (and later patched) with the ServiceAccount's rights.
+    with contextlib.suppress(ApiError):
+        admin.api.request("DELETE", f"{CONFIGMAPS}/{NODE_RECORD_NAME}")
     provider = FakeProvider(FakeSettings(), cluster_name="rbac")
     controller = ServiceController.from_api(
         service_account_api, cluster_name="rbac", providers={CLASS: provider}, resync_seconds=0
@@ -84,6 +90,7 @@ def test_controller_serves_with_only_the_shipped_rbac(
             "GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/lbprovider"
         )
         assert lease["spec"]["holderIdentity"]
+        first = wait_for(lambda: _recorded(admin), what="the node-set record, created")
         admin.create_service(
             namespace,
             {
@@ -104,6 +111,18 @@ def test_controller_serves_with_only_the_shipped_rbac(
         admin.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/web")
         wait_for(lambda: admin.service(namespace, "web") is None, what="cleanup")
         assert provider.calls_for(f"{namespace}/web") == ["ensure", "delete"]
+        admin.api.request(
+            "POST",
+            "/api/v1/nodes",
+            body={"metadata": {"name": "rbac-node"}, "spec": {"providerID": "fake://rbac-node"}},
+        )
+        try:
+            wait_for(
+                lambda: (_recorded(admin) or first) != first,
+                what="the node-set record, patched for a new node",
+            )
+        finally:
+            admin.api.request("DELETE", "/api/v1/nodes/rbac-node")
         controller.stop()
         elector.release()  # a rolling update's successor must not wait out the lease
         lease = admin.api.request(
@@ -113,6 +132,15 @@ def test_controller_serves_with_only_the_shipped_rbac(
     finally:
         elector.stop()
         controller.stop()
+
+
+def _recorded(admin: Cluster) -> str | None:
+    """The class's node-set digest in the record, or None."""
+    try:
+        found = admin.api.request("GET", f"{CONFIGMAPS}/{NODE_RECORD_NAME}")
+    except ApiError:
+        return None
+    return (found.get("data") or {}).get(data_key(CLASS))
 
 
 def _can_list(api: KubeApi) -> bool:

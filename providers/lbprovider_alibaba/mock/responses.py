@@ -246,25 +246,10 @@ def delete_vserver_group(backend: SlbBackend, p: Params) -> dict[str, Any]:
     return {}
 
 
-def _create_listener(protocol: str) -> Handler:
+def _create_listener(protocol: str, *, bandwidth_required: bool = True) -> Handler:
     def handler(backend: SlbBackend, p: Params) -> dict[str, Any]:
-        _int(p, "Bandwidth")  # mandatory on SLB (-1: by traffic)
-        backend.create_listener(
-            _required(p, "LoadBalancerId"),
-            protocol,
-            _int(p, "ListenerPort"),
-            p.get("VServerGroupId", ""),
-            p,
-        )
-        return {}
-
-    return handler
-
-
-def _create_layer7_listener(protocol: str) -> Handler:
-    """HTTP/HTTPS listeners: served so a test can add one by hand next to ours."""
-
-    def handler(backend: SlbBackend, p: Params) -> dict[str, Any]:
+        if bandwidth_required:
+            _int(p, "Bandwidth")  # mandatory on SLB's TCP/UDP listeners (-1: by traffic)
         backend.create_listener(
             _required(p, "LoadBalancerId"),
             protocol,
@@ -381,8 +366,9 @@ ACTIONS: dict[str, Handler] = {
     "DeleteVServerGroup": delete_vserver_group,
     "CreateLoadBalancerTCPListener": _create_listener("TCP"),
     "CreateLoadBalancerUDPListener": _create_listener("UDP"),
-    "CreateLoadBalancerHTTPListener": _create_layer7_listener("HTTP"),
-    "CreateLoadBalancerHTTPSListener": _create_layer7_listener("HTTPS"),
+    # Layer-7 listeners: served so a test can add one by hand next to ours.
+    "CreateLoadBalancerHTTPListener": _create_listener("HTTP", bandwidth_required=False),
+    "CreateLoadBalancerHTTPSListener": _create_listener("HTTPS", bandwidth_required=False),
     "SetLoadBalancerTCPListenerAttribute": _set_listener("TCP"),
     "SetLoadBalancerUDPListenerAttribute": _set_listener("UDP"),
     "StartLoadBalancerListener": _listener_verb("start"),
