@@ -10,9 +10,10 @@ counters (``lbprovider.mockkit.MockAdmin``) then say what each phase cost:
 - a node excluded, then let back in: one batched backend write per load
   balancer; a readiness flap: no call.
 
-The counters are per mock, not per process: every phase starts once the
-mocks have been quiet for a moment, so the session controller's own work
-(cleaning up earlier tests' namespaces) is not counted.
+The counters are per mock, not per process: the test starts after the
+session controller's one orphan sweep (its next is an hour later), and every
+phase starts once the mocks have been quiet for a moment, so the session
+controller's own work (cleaning up earlier tests' namespaces) is not counted.
 """
 
 from __future__ import annotations
@@ -114,6 +115,19 @@ def backend_writes(cost: CallCounts, cloud: str) -> int:
     return sum(n for action, n in cost.actions.items() if action in BACKEND_WRITES[cloud])
 
 
+def delete_and_clean(e2e: SandboxRun, namespace: str, names: list[str]) -> None:
+    """Delete the Services and wait until their controller has cleaned them up."""
+    for name in names:
+        if e2e.cluster.service(namespace, name) is not None:
+            e2e.cluster.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/{name}")
+    for name in names:
+        wait_for(
+            lambda name=name: e2e.cluster.service(namespace, name) is None,  # type: ignore[misc]
+            timeout=90,
+            what=f"{name} cleaned up and deleted",
+        )
+
+
 def test_steady_state_restart_and_node_churn_are_counted_at_every_mock_cloud(
     e2e: SandboxRun, e2e_namespace: str, tmp_path: Path
 ) -> None:
@@ -129,66 +143,70 @@ def test_steady_state_restart_and_node_churn_are_counted_at_every_mock_cloud(
     config.write_text(text.replace("resync_seconds: 600", "resync_seconds: 0"))
     names = {cloud: [f"{cloud}-{index}" for index in range(PER_CLOUD)] for cloud in CLOUDS}
     everything = [name for group in names.values() for name in group]
+    e2e.wait_first_sweep()  # the session controller's one sweep reads every mock
 
-    with controller(e2e, config, tmp_path / "counts-1.log"):
-        for cloud in CLOUDS:
-            for name in names[cloud]:
-                e2e.cluster.create_service(namespace, lb_service(name, classes[cloud]))
-        for name in everything:
-            e2e.cluster.wait_ingress(namespace, name, timeout=90)
-        before, written = quiet(e2e), versions(e2e, namespace)
-        time.sleep(3.0)
-        steady = since(e2e, before)
-        assert {cloud: steady[cloud].writes for cloud in CLOUDS} == dict.fromkeys(CLOUDS, 0)
-        assert versions(e2e, namespace) == written
-
-    before = quiet(e2e)
-    with controller(e2e, config, tmp_path / "counts-2.log") as process:
-        wait_for(lambda: ready(port) or None, timeout=60, what="the restarted controller ready")
-        time.sleep(3.0)  # the restart's work, if it did any, starts at once
-        restart = since(e2e, before)
-        assert {cloud: restart[cloud].total for cloud in CLOUDS} == dict.fromkeys(CLOUDS, 0), (
-            restart
-        )
-        assert versions(e2e, namespace) == written
-
-        # Node churn: one node of each cloud excluded, then let back in; a readiness flap.
-        nodes = {cloud: e2e.sandbox.mock_clouds[cloud].instances[0].node_name for cloud in CLOUDS}
-        try:
-            for value in ("true", None):
-                before = quiet(e2e)
-                for cloud in CLOUDS:
-                    label(e2e, nodes[cloud], value)
-                quiet(e2e)
-                cost = since(e2e, before)
-                for cloud in CLOUDS:
-                    assert backend_writes(cost[cloud], cloud) == PER_CLOUD, (cloud, cost[cloud])
-                    assert cost[cloud].writes == PER_CLOUD, (cloud, cost[cloud])
-                    # Measured: AWS 6 reads per update, Alibaba 4 to 7, Tencent 3 plus the
-                    # task polls (DescribeTaskStatus) of its asynchronous writes.
-                    assert cost[cloud].reads <= READS_PER_UPDATE * PER_CLOUD, (cloud, cost[cloud])
-            before = quiet(e2e)
-            for status in ("False", "True"):
-                for cloud in CLOUDS:
-                    e2e.cluster.api.request(
-                        "PATCH",
-                        f"/api/v1/nodes/{nodes[cloud]}/status",
-                        body={"status": {"conditions": [{"type": "Ready", "status": status}]}},
-                        content_type="application/strategic-merge-patch+json",
-                    )
-            time.sleep(2.0)
-            flap = since(e2e, before)
-            assert {cloud: flap[cloud].total for cloud in CLOUDS} == dict.fromkeys(CLOUDS, 0)
-        finally:
+    try:
+        with controller(e2e, config, tmp_path / "counts-1.log"):
             for cloud in CLOUDS:
-                label(e2e, nodes[cloud], None)
-        assert process.poll() is None
+                for name in names[cloud]:
+                    e2e.cluster.create_service(namespace, lb_service(name, classes[cloud]))
+            for name in everything:
+                e2e.cluster.wait_ingress(namespace, name, timeout=90)
+            before, written = quiet(e2e), versions(e2e, namespace)
+            time.sleep(3.0)
+            steady = since(e2e, before)
+            assert {cloud: steady[cloud].writes for cloud in CLOUDS} == dict.fromkeys(CLOUDS, 0)
+            assert versions(e2e, namespace) == written
 
-        for name in everything:
-            e2e.cluster.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/{name}")
-        for name in everything:
-            wait_for(
-                lambda name=name: e2e.cluster.service(namespace, name) is None,  # type: ignore[misc]
-                timeout=90,
-                what=f"{name} cleaned up and deleted",
+        before = quiet(e2e)
+        with controller(e2e, config, tmp_path / "counts-2.log") as process:
+            wait_for(lambda: ready(port) or None, timeout=60, what="the restarted controller ready")
+            time.sleep(3.0)  # the restart's work, if it did any, starts at once
+            restart = since(e2e, before)
+            assert {cloud: restart[cloud].total for cloud in CLOUDS} == dict.fromkeys(CLOUDS, 0), (
+                restart
             )
+            assert versions(e2e, namespace) == written
+            churn_nodes(e2e)
+            assert process.poll() is None
+            delete_and_clean(e2e, namespace, everything)
+    finally:
+        # A failed phase leaves Services only this test's classes hold: clean them up
+        # here, or their load balancers fail the next test that expects an empty cloud.
+        if any(e2e.cluster.service(namespace, name) is not None for name in everything):
+            with controller(e2e, config, tmp_path / "counts-cleanup.log"):
+                delete_and_clean(e2e, namespace, everything)
+
+
+def churn_nodes(e2e: SandboxRun) -> None:
+    """One node of each cloud excluded, then let back in (one backend write per load
+    balancer each time); then a readiness flap (no call)."""
+    nodes = {cloud: e2e.sandbox.mock_clouds[cloud].instances[0].node_name for cloud in CLOUDS}
+    try:
+        for value in ("true", None):
+            before = quiet(e2e)
+            for cloud in CLOUDS:
+                label(e2e, nodes[cloud], value)
+            quiet(e2e)
+            cost = since(e2e, before)
+            for cloud in CLOUDS:
+                assert backend_writes(cost[cloud], cloud) == PER_CLOUD, (cloud, cost[cloud])
+                assert cost[cloud].writes == PER_CLOUD, (cloud, cost[cloud])
+                # Measured: AWS 6 reads per update, Alibaba 4 to 7, Tencent 3 plus the
+                # task polls (DescribeTaskStatus) of its asynchronous writes.
+                assert cost[cloud].reads <= READS_PER_UPDATE * PER_CLOUD, (cloud, cost[cloud])
+        before = quiet(e2e)
+        for status in ("False", "True"):
+            for cloud in CLOUDS:
+                e2e.cluster.api.request(
+                    "PATCH",
+                    f"/api/v1/nodes/{nodes[cloud]}/status",
+                    body={"status": {"conditions": [{"type": "Ready", "status": status}]}},
+                    content_type="application/strategic-merge-patch+json",
+                )
+        time.sleep(2.0)
+        flap = since(e2e, before)
+        assert {cloud: flap[cloud].total for cloud in CLOUDS} == dict.fromkeys(CLOUDS, 0)
+    finally:
+        for cloud in CLOUDS:
+            label(e2e, nodes[cloud], None)

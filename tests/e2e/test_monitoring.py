@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-from lbprovider.testing.harness import SandboxRun
+from lbprovider.testing.harness import Samples, SandboxRun
 from lbprovider.testing.kubehelpers import wait_for
 from lbprovider.testing.sandbox import CLASS_NAMES, FAKE_CLASS
 
@@ -104,30 +102,6 @@ def monitoring_uses() -> Uses:
     return promql_uses([*dashboard_expressions(dashboard), *rule_expressions(rules)])
 
 
-def metrics_port(e2e: SandboxRun) -> int:
-    for line in e2e.controller_log().splitlines():
-        if line.strip().startswith("{"):
-            entry = json.loads(line)
-            if entry.get("msg") == "serving health and metrics":
-                return int(entry["port"])
-    raise AssertionError("the controller never said where it serves /metrics")
-
-
-Samples = dict[str, list[tuple[dict[str, str], float]]]
-
-
-def scrape(port: int) -> Samples:
-    """Sample name -> its label sets and values, from ``/metrics``."""
-    url = f"http://127.0.0.1:{port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode("utf-8")
-    samples: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
-    return samples
-
-
 def missing(uses: Uses, samples: Samples) -> list[str]:
     gaps = [f"no series {name}" for name in sorted(uses.metrics) if name not in samples]
     for name, label in sorted(uses.matched_labels):
@@ -186,12 +160,11 @@ def test_every_series_the_dashboard_and_alerts_use_is_exported(
         e2e.cluster.wait_ingress(e2e_namespace, f"web-{index}", timeout=60)
 
     uses = monitoring_uses()
-    port = metrics_port(e2e)
     deadline = time.monotonic() + SCRAPE_DEADLINE_SECONDS
-    samples = scrape(port)
+    samples = e2e.scrape()
     while missing(uses, samples) and time.monotonic() < deadline:
         time.sleep(2)
-        samples = scrape(port)
+        samples = e2e.scrape()
     assert missing(uses, samples) == []
 
     # The per-class series carry the classes that were served, and the provider kit's

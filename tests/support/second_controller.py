@@ -56,12 +56,14 @@ def write_config(
     classes: list[dict[str, Any]],
     leader_election: Mapping[str, Any] | None = None,
 ) -> Path:
-    """An ``lbprovider.yaml`` like the sandbox's, for a second controller."""
+    """An ``lbprovider.yaml`` like the sandbox's (no periodic sweep), for a second controller."""
     config: dict[str, Any] = {
         "cluster_name": cluster_name,
         "workers": 2,
         "resync_seconds": 600,
         "health_address": "127.0.0.1:0",
+        # No periodic sweep: its reads would land in other tests' per-mock call counts.
+        "sweep": {"interval_seconds": 0, "delete": False},
         "classes": classes,
     }
     if leader_election is not None:
