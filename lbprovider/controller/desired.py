@@ -164,14 +164,21 @@ def build_desired(
     )
 
 
-def _without_backends(desired: DesiredLoadBalancer) -> DesiredLoadBalancer:
-    return replace(
-        desired,
-        nodes=(),
-        listeners=tuple(replace(listener, endpoints=()) for listener in desired.listeners),
+def _same_listeners_but_endpoints(old: tuple[Listener, ...], new: tuple[Listener, ...]) -> bool:
+    if old == new:
+        return True
+    return len(old) == len(new) and all(
+        replace(before, endpoints=()) == replace(after, endpoints=())
+        for before, after in zip(old, new, strict=True)
     )
 
 
 def only_backends_changed(old: DesiredLoadBalancer, new: DesiredLoadBalancer) -> bool:
     """True when ``new`` differs from ``old`` in nodes or endpoints and nothing else."""
-    return old != new and _without_backends(old) == _without_backends(new)
+    # Every other field is compared by the dataclass itself (a field added later counts
+    # as a change); a node round copies one tuple here, not every listener.
+    return (
+        old != new
+        and _same_listeners_but_endpoints(old.listeners, new.listeners)
+        and replace(old, nodes=new.nodes, listeners=new.listeners) == new
+    )

@@ -200,8 +200,7 @@ class ServiceController:
                 self._unvouched.add(name)
                 keys = self._node_port_services(name)
                 self._begin_round(name, digest, keys)
-                for key in keys:
-                    self.queue.add(key)
+                self.queue.add_all(keys)
         for index in range(self._workers):
             self._spawn(self._work, f"worker-{index}")
         if self._resync_seconds > 0:
@@ -291,8 +290,7 @@ class ServiceController:
         for name in changed:
             keys = self._node_port_services(name)
             self._begin_round(name, node_set_digest(per_class[name]), keys)
-            for key in keys:
-                self.queue.add(key)
+            self.queue.add_all(keys)
             queued.extend(keys)
         self._node_sync.started(queued)
 

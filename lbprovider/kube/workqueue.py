@@ -19,7 +19,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 DEFAULT_BASE_DELAY = 5.0
@@ -87,18 +87,32 @@ class WorkQueue:
         with self._condition:
             self._add_locked(key)
 
-    def _add_locked(self, key: str) -> None:
-        if self._shutting_down or key in self._dirty:
-            return
-        self._dirty.add(key)
-        if key not in self._processing:
-            self._enqueue_locked(key)
+    def add_all(self, keys: Iterable[str]) -> None:
+        """Queue every key of ``keys`` (a node round's thousand keys): one lock, one report
+        and one wake-up per key that became ready, instead of a lock and a wake-up each."""
+        with self._condition:
+            ready = 0
+            for key in keys:
+                ready += self._add_locked(key, notify=False)
+            if ready:
+                self._report_locked()
+                self._condition.notify(ready)
 
-    def _enqueue_locked(self, key: str) -> None:
+    def _add_locked(self, key: str, *, notify: bool = True) -> bool:
+        if self._shutting_down or key in self._dirty:
+            return False
+        self._dirty.add(key)
+        if key in self._processing:
+            return False
+        self._enqueue_locked(key, notify=notify)
+        return True
+
+    def _enqueue_locked(self, key: str, *, notify: bool = True) -> None:
         self._queue.append(key)
         self._ready_since[key] = self._clock()
-        self._report_locked()
-        self._condition.notify()
+        if notify:
+            self._report_locked()
+            self._condition.notify()
 
     def _report_locked(self) -> None:
         if self._observer is not None:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from lbprovider.cloud import BackendMode, EndpointTarget, InvalidService, Protocol
+from lbprovider.cloud import (
+    BackendMode,
+    DesiredLoadBalancer,
+    EndpointTarget,
+    InvalidService,
+    Protocol,
+)
 from lbprovider.controller.desired import build_desired, only_backends_changed
 from lbprovider.controller.selection import class_of, eligible_nodes
 from lbprovider.kube.snapshots import EndpointSliceSnapshot, NodeSnapshot, ServiceSnapshot
@@ -163,3 +170,21 @@ def test_only_backend_changes_are_told_apart() -> None:
         service(ports=[{"port": 81, "nodePort": 30080}]), cluster="c", nodes=one.nodes
     )
     assert not only_backends_changed(one, moved)
+    # Nodes and something else: not only backends.
+    assert not only_backends_changed(one, replace(two, requested_ip="192.0.2.9"))
+
+    def with_endpoints(ip: str, *, port: int | None = None) -> DesiredLoadBalancer:
+        listeners = tuple(
+            replace(
+                listener,
+                port=port or listener.port,
+                endpoints=(EndpointTarget(ip=ip, port=8080),),
+            )
+            for listener in one.listeners
+        )
+        return replace(one, listeners=listeners)
+
+    assert only_backends_changed(with_endpoints("10.1.0.1"), with_endpoints("10.1.0.2"))
+    assert not only_backends_changed(
+        with_endpoints("10.1.0.1"), with_endpoints("10.1.0.2", port=81)
+    )

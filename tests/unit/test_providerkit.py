@@ -200,6 +200,26 @@ def test_transient_errors_are_retried_and_counted(error: BaseException) -> None:
     assert calls_total("Retried", "ok") == before_ok + 1
 
 
+def test_every_retry_waits_and_every_attempt_is_counted() -> None:
+    # The first attempt runs outside tenacity (cheaper): the retries after it must still
+    # wait, within the policy's bounds, and each attempt must still be counted.
+    waits: list[float] = []
+    retrying = CloudCaller(
+        provider="test",
+        translate=translate,
+        codes=CODES,
+        policy=CallPolicy(attempts=4, wait_initial=0.2, wait_max=2.0),
+        sleep=waits.append,
+    )
+    throttled_before = calls_total("Waited", "throttled")
+    flaky = Flaky(*[SdkError("Throttling")] * 3)
+    assert retrying.call("Waited", flaky, "done") == "done"
+    assert flaky.calls == 4
+    assert len(waits) == 3
+    assert all(0.0 <= wait <= 2.0 for wait in waits)
+    assert calls_total("Waited", "throttled") == throttled_before + 3
+
+
 def test_persistent_throttling_is_retry_after_not_a_failure() -> None:
     flaky = Flaky(*[SdkError("Throttling")] * 5)
     with pytest.raises(RetryAfter) as raised:

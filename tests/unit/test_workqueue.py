@@ -83,3 +83,45 @@ def test_shutdown_wakes_waiting_workers() -> None:
     assert results == [None]
     queue.add("late")
     assert queue.get(timeout=0) is None
+
+
+class DepthLog:
+    """A QueueObserver that keeps every depth report."""
+
+    def __init__(self) -> None:
+        self.depths: list[tuple[int, int]] = []
+
+    def depth(self, *, ready: int, delayed: int) -> None:
+        self.depths.append((ready, delayed))
+
+    def waited(self, seconds: float) -> None:
+        pass
+
+
+def test_add_all_keeps_the_add_rules_and_wakes_one_worker_per_ready_key() -> None:
+    observer = DepthLog()
+    queue = WorkQueue(observer=observer)
+    queue.add("ns/busy")
+    assert queue.get(timeout=0) == "ns/busy"
+    queue.add("ns/a")
+    observer.depths.clear()
+
+    queue.add_all(["ns/a", "ns/b", "ns/b", "ns/busy", "ns/c"])
+    assert observer.depths == [(3, 0)]  # one report for the batch
+    # Queued once each; the key in progress waits for done().
+    assert [queue.get(timeout=0) for _ in range(4)] == ["ns/a", "ns/b", "ns/c", None]
+    queue.done("ns/busy")
+    assert queue.get(timeout=0) == "ns/busy"
+
+    # Two workers waiting: a batch of two ready keys wakes both.
+    got: list[str | None] = []
+    workers = [threading.Thread(target=lambda: got.append(queue.get())) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    queue.add_all(["ns/x", "ns/y"])
+    for worker in workers:
+        worker.join(5)
+    assert sorted(key for key in got if key) == ["ns/x", "ns/y"]
+    queue.shutdown()
+    queue.add_all(["ns/late"])
+    assert queue.get(timeout=0) is None
