@@ -388,5 +388,19 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def console() -> None:
+    """The ``lbprovider`` console script (and ``python -m lbprovider.cli``): ``main``, then
+    a prompt exit."""
+    code = main()
+    # Everything that matters is done by now (workers joined, Events written, the lease
+    # released, reports printed): skip the interpreter's teardown, which spent 0.4 s of
+    # every SIGTERM finalizing the informers' daemon threads and the kubernetes client
+    # (measured; the stop itself takes milliseconds).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
