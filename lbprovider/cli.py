@@ -24,6 +24,8 @@ from lbprovider.cloud.registry import MOCK_CLOUD_GROUP, RegistryError, load
 from lbprovider.config import Config, ConfigError, build_providers, load_config
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lbprovider.controller.service_controller import ServiceController
     from lbprovider.controller.sweep import PeriodicSweep
 
@@ -92,7 +94,10 @@ def _service_controller(
 
 
 def _periodic_sweep(
-    config: Config, providers: dict[str, Provider], api_client: Any
+    config: Config,
+    providers: dict[str, Provider],
+    api_client: Any,
+    settled: Callable[[], bool],
 ) -> PeriodicSweep:
     """The leader's orphan sweep (a ``PeriodicSweep``; it does nothing with interval 0)."""
     from lbprovider.controller.sweep import PeriodicSweep, list_services  # noqa: PLC0415
@@ -106,6 +111,7 @@ def _periodic_sweep(
         default_class=config.default_class,
         interval_seconds=config.sweep.interval_seconds,
         delete=config.sweep.delete,
+        settled=settled,
     )
 
 
@@ -129,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     stop = _stop_event()
     controller = _service_controller(config, providers, api_client)
-    sweeper = _periodic_sweep(config, providers, api_client)
+    sweeper = _periodic_sweep(config, providers, api_client, settled=controller.idle)
     leading = threading.Event()
     lost_lease = threading.Event()
     elector: LeaderElector | None = None

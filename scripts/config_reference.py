@@ -55,8 +55,8 @@ LEADER_DOCS = {
     "retry_period": "Seconds between attempts to take or renew the Lease.",
 }
 SWEEP_DOCS = {
-    "interval_seconds": "Seconds between sweeps (the first a minute after taking the lead); "
-    "0 turns the periodic sweep off.",
+    "interval_seconds": "Seconds between sweeps (the first once the controller's first syncs "
+    "are done, at the latest a minute after taking the lead); 0 turns the periodic sweep off.",
     "delete": "Dangerous: delete the orphans found instead of only reporting them in the log "
     "and in `lbprovider_orphaned_load_balancers`.",
 }

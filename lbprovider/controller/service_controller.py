@@ -210,6 +210,10 @@ class ServiceController:
             extra={"classes": sorted(self.providers), "workers": self._workers},
         )
 
+    def idle(self) -> bool:
+        """Started and caught up: nothing queued or being synced (delayed retries aside)."""
+        return self.has_synced() and self.queue.idle()
+
     def has_synced(self) -> bool:
         """True once the Services are cached (the readiness probe's question)."""
         return self.store.services.has_synced()

@@ -55,6 +55,8 @@ ORPHANS = Gauge(
 
 DELETE_DEADLINE_SECONDS = 120.0
 """How long a sweep keeps retrying one deletion the cloud answers with RetryAfter."""
+SETTLE_POLL_SECONDS = 1.0
+"""How often the first sweep asks whether the controller's first burst is done."""
 
 
 class OrphanReason(enum.StrEnum):
@@ -277,9 +279,10 @@ def sweep(
 class PeriodicSweep:
     """The leader's sweep: every ``interval_seconds``, report (and optionally delete) orphans.
 
-    The first sweep runs ``first_delay_seconds`` after :meth:`start` (at most
-    a minute by default, so a leak shows soon after a start, but not in the
-    middle of the controller's first burst of syncs).
+    The first sweep runs as soon as ``settled()`` says the controller's first
+    burst of syncs is done (asked every ``SETTLE_POLL_SECONDS``), and at the
+    latest ``first_delay_seconds`` after :meth:`start` (at most a minute by
+    default): a leak shows right after a start, never in the middle of it.
     """
 
     def __init__(
@@ -292,6 +295,7 @@ class PeriodicSweep:
         default_class: str | None = None,
         delete: bool = False,
         first_delay_seconds: float | None = None,
+        settled: Callable[[], bool] | None = None,
     ) -> None:
         self._cluster_name = cluster_name
         self._default_class = default_class
@@ -302,6 +306,7 @@ class PeriodicSweep:
         self._first_delay = (
             min(interval_seconds, 60.0) if first_delay_seconds is None else first_delay_seconds
         )
+        self._settled = settled
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -322,8 +327,20 @@ class PeriodicSweep:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def _wait_first(self) -> bool:
+        """Until the first sweep is due (settled, or the first delay over); False if stopped."""
+        deadline = time.monotonic() + self._first_delay
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self._settled is not None and self._settled():
+                break
+            if self._stopped.wait(min(SETTLE_POLL_SECONDS, remaining)):
+                return False
+        return not self._stopped.is_set()
+
     def _loop(self) -> None:
-        delay = self._first_delay
+        if not self._wait_first():
+            return
+        delay = 0.0
         while not self._stopped.wait(delay):
             try:
                 self.run_once()

@@ -70,7 +70,7 @@ class SandboxRun:
         return samples
 
     def wait_first_sweep(self, timeout: float = 120.0) -> None:
-        """Until the controller's first orphan sweep (a minute after its start) is done.
+        """Until the controller's first orphan sweep (once its first syncs are done) is over.
 
         The sweep lists every mock cloud; a test that counts the calls a mock
         answered waits for it first, so the session controller's one sweep is

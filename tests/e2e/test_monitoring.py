@@ -30,7 +30,7 @@ pytestmark = pytest.mark.e2e
 MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
 # Labels Prometheus adds when it scrapes (target labels), not the controller.
 TARGET_LABELS = {"job", "instance", "pod", "namespace"}
-# The orphan sweep's first run is a minute after the controller starts.
+# The orphan sweep's first run is once the controller settles, at the latest a minute in.
 SCRAPE_DEADLINE_SECONDS = 150.0
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')

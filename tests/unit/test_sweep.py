@@ -8,6 +8,7 @@ them); the Services are snapshots parsed from API-shaped JSON.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -400,3 +401,29 @@ def test_periodic_sweep_with_interval_zero_never_sweeps() -> None:
     time.sleep(0.2)  # a first sweep would have run by now
     periodic.stop()
     assert calls == []
+
+
+def test_the_first_sweep_waits_for_the_controller_to_settle_not_the_full_delay() -> None:
+    provider = fake()
+    build(provider, "gone", "uid-gone")
+    settled = threading.Event()
+    periodic = PeriodicSweep(
+        cluster_name=CLUSTER,
+        providers={"p.io/settling": provider},
+        list_services=list,
+        interval_seconds=3600,
+        first_delay_seconds=60.0,
+        settled=settled.is_set,
+    )
+    periodic.start()
+    try:
+        time.sleep(1.5)  # busy: more than one poll, no sweep yet
+        assert gauge("p.io/settling") is None
+        settled.set()
+        deadline = 60
+        while gauge("p.io/settling") is None and deadline:
+            deadline -= 1
+            time.sleep(0.05)
+    finally:
+        periodic.stop()
+    assert gauge("p.io/settling") == 1  # within a poll of settling, not after 60 s
