@@ -143,6 +143,8 @@ class ServiceController:
         self._warned: dict[str, frozenset[str]] = {}
         self._index_lock = threading.Lock()
         self._stopped = threading.Event()
+        self._nodes_changed = threading.Event()
+        self._nodes_in_background = False
         self._threads: list[threading.Thread] = []
 
     @classmethod
@@ -184,6 +186,9 @@ class ServiceController:
 
     def start(self, *, sync_timeout: float = 60.0) -> None:
         """Fill the store (TimeoutError if it cannot), then start the workers."""
+        # From now on node changes go to the node-sync thread; with no workers the caller
+        # drives the controller (tests) and node changes are handled as they come.
+        self._nodes_in_background = self._workers > 0
         self.store.start(sync_timeout=sync_timeout)
         self._all_nodes = eligible_nodes(self.store.nodes.items())
         self._class_nodes = self._targets_per_class(self._all_nodes)
@@ -201,6 +206,9 @@ class ServiceController:
                 keys = self._node_port_services(name)
                 self._begin_round(name, digest, keys)
                 self.queue.add_all(keys)
+        if self._nodes_in_background:
+            # Node changes seen since the first list wait for it in ``_nodes_changed``.
+            self._spawn(self._node_sync_loop, "node-sync")
         for index in range(self._workers):
             self._spawn(self._work, f"worker-{index}")
         if self._resync_seconds > 0:
@@ -230,6 +238,7 @@ class ServiceController:
         ``timeout``, at least a second).
         """
         self._stopped.set()
+        self._nodes_changed.set()  # wakes the node-sync thread to end
         self.queue.shutdown()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
@@ -278,12 +287,31 @@ class ServiceController:
         self.queue.add(new.key)
 
     def _on_node(self, old: NodeSnapshot | None, new: NodeSnapshot | None) -> None:
-        nodes = self.store.nodes
-        if not nodes.has_synced():
+        if not self.store.nodes.has_synced():
             return  # start() computes the node set once the first list is in
         if node_target(old) == node_target(new):
             return  # status heartbeats, readiness flaps, unrelated labels: O(1), no rescan
-        targets = eligible_nodes(nodes.items(), previous=self._all_nodes)
+        if self._nodes_in_background:
+            # The node-sync thread rescans: a burst of node events (a thousand Nodes joining)
+            # costs a few O(nodes) rescans, not one per event on the informer's thread.
+            self._nodes_changed.set()
+        else:
+            self._sync_nodes()  # not started, or no workers: the caller drives (tests)
+
+    def _node_sync_loop(self) -> None:
+        while True:
+            self._nodes_changed.wait()
+            if self._stopped.is_set():
+                return
+            self._nodes_changed.clear()
+            try:
+                self._sync_nodes()
+            except Exception:
+                log.exception("node sync failed")
+
+    def _sync_nodes(self) -> None:
+        """Queue the Services of every class whose node set changed (one round each)."""
+        targets = eligible_nodes(self.store.nodes.items(), previous=self._all_nodes)
         if targets == self._all_nodes:
             return  # readiness flaps and unrelated updates: nothing to do
         self._all_nodes = targets

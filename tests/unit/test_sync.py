@@ -9,6 +9,7 @@ sees what the first one wrote.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -37,6 +38,7 @@ from lbprovider.kube.snapshots import (
 )
 from lbprovider.kube.workqueue import WorkQueue
 from lbprovider.testing.fake_provider import FakeProvider, FakeSettings
+from lbprovider.testing.kubehelpers import wait_for
 from lbprovider.testing.memory import (
     Entry,
     ManualClock,
@@ -829,3 +831,54 @@ def test_a_lost_ingress_after_success_is_still_repaired(world: World) -> None:
     first = created(world)
     world.store.services.put(replace(first, status_ingress=()))  # someone wiped it
     assert world.queued() == [KEY]
+
+
+class GatedTargets(JournalProvider):
+    """The fake provider, whose node filter can hold a node rescan half-way."""
+
+    def __init__(self, fake: FakeProvider) -> None:
+        super().__init__(fake, [])
+        self.gate = threading.Event()
+        self.gate.set()
+        self.rescans = 0
+
+    def targets(self, node: NodeTarget) -> bool:
+        if node.name == "n0":  # the first node of every rescan
+            self.rescans += 1
+            self.gate.wait(1)
+        return self.fake.targets(node)
+
+
+def test_a_burst_of_node_changes_costs_a_rescan_or_two_not_one_per_event() -> None:
+    # A thousand Nodes joining used to rescan every Node once per event, on the informer's
+    # thread: O(nodes^2). The node-sync thread takes a burst in one or two rescans.
+    store = MemoryStore()
+    provider = GatedTargets(FakeProvider(FakeSettings(), cluster_name="c"))
+    controller = ServiceController(
+        store=store,
+        writer=RecordingWriter(store),
+        cluster_name="c",
+        providers={CLASS: provider},
+        workers=1,
+        resync_seconds=0,
+        node_set_record=MemoryNodeSetRecord(),
+    )
+    store.nodes.put(node("n0"))
+    store.services.put(service())
+    controller.start(sync_timeout=5)
+    try:
+        wait_for(lambda: provider.fake.find(KEY), timeout=10, what="the load balancer")
+        provider.rescans = 0
+        provider.gate.clear()  # the first rescan waits until every event is in
+        for index in range(1, 31):
+            store.nodes.put(node(f"n{index}"))
+        provider.gate.set()
+
+        def all_nodes() -> bool | None:
+            lb = provider.fake.find(KEY)
+            return (lb is not None and len(lb.desired.nodes) == 31) or None
+
+        wait_for(all_nodes, timeout=10, what="every node behind the load balancer")
+    finally:
+        controller.stop(timeout=5)
+    assert 1 <= provider.rescans <= 2
