@@ -21,8 +21,10 @@ one authorize per group, none when nothing changed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +91,51 @@ class _Applying:
         return str(self.lb["LoadBalancerArn"])
 
 
+class SharedGroupUse:
+    """Who may use, and who may release, the cluster's shared backend group in this process.
+
+    A sync that may attach the group (``ensure``, ``update_backends``) holds it from its
+    read to its last write; the last NLB's deletion releases the group only when no sync
+    holds it, and new syncs wait while it does. Without this, a sync read the group, the
+    release deleted it, and the sync's rule write failed with ``InvalidGroup.NotFound``
+    (a Service created while the cluster's last one was deleted).
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._users = 0
+        self._releasing = False
+
+    @contextlib.contextmanager
+    def using(self) -> Iterator[None]:
+        """For the length of the block, the group is not released."""
+        with self._condition:
+            while self._releasing:
+                self._condition.wait()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._users -= 1
+                self._condition.notify_all()
+
+    def release_unless_used(self, release: Callable[[], None]) -> bool:
+        """Run ``release`` unless a sync holds the group (it will attach the group to its NLB;
+        a later deletion releases it then); False when skipped."""
+        with self._condition:
+            if self._users:
+                return False
+            self._releasing = True
+        try:
+            release()
+        finally:
+            with self._condition:
+                self._releasing = False
+                self._condition.notify_all()
+        return True
+
+
 def op_group(op: model.Op) -> str | None:
     """The target group a step changes in place (skipped once that group was adopted)."""
     if isinstance(op, model.ModifyHealth | model.ModifyAttributes | model.ChangeTargets):
@@ -129,6 +176,7 @@ class AwsProvider:
         self._settings = settings
         self._cluster = cluster_name
         self._api = api
+        self._shared_group = SharedGroupUse()
         self._vpc_by_subnet: dict[str, str] = {}
         self._defaults = model.Defaults(
             kube_proxy_health_port=settings.kube_proxy_health_port,
@@ -405,11 +453,15 @@ class AwsProvider:
         """Create or bring in line the NLB, its listeners, target groups and security group."""
         ref = desired.ref
         spec = self._spec(desired)
-        remote = self._read(ref, spec)
-        steps = model.diff(
-            spec, remote, mark=naming.marker(ref), backend_mark=naming.backend_marker(self._cluster)
-        )
-        applied = self._apply(ref, spec, remote, steps)
+        with self._shared_group.using():
+            remote = self._read(ref, spec)
+            steps = model.diff(
+                spec,
+                remote,
+                mark=naming.marker(ref),
+                backend_mark=naming.backend_marker(self._cluster),
+            )
+            applied = self._apply(ref, spec, remote, steps)
         if any(isinstance(step.op, model.SetSubnets) and step.op.partial for step in steps):
             # AWS takes up to 3 minutes to remove a subnet; the new one is added after.
             raise RetryAfter(60, "changing a zone's subnet: the old subnet is being removed")
@@ -461,15 +513,16 @@ class AwsProvider:
             subnets=options.subnets or self._settings.subnets,
             defaults=self._defaults,
         )
-        remote = self._read(ref, spec, backends_only=True)
-        steps = model.diff(
-            spec,
-            remote,
-            mark=naming.marker(ref),
-            backend_mark=naming.backend_marker(self._cluster),
-            backends_only=True,
-        )
-        self._apply(ref, spec, remote, steps)
+        with self._shared_group.using():
+            remote = self._read(ref, spec, backends_only=True)
+            steps = model.diff(
+                spec,
+                remote,
+                mark=naming.marker(ref),
+                backend_mark=naming.backend_marker(self._cluster),
+                backends_only=True,
+            )
+            self._apply(ref, spec, remote, steps)
 
     def delete(self, ref: ServiceRef) -> None:
         """Remove the NLB, listeners, target groups and security group of ``ref``, only those."""
@@ -510,7 +563,7 @@ class AwsProvider:
                         15, "security group still in use (the deleted NLB, or another's rule)"
                     ) from None
                 raise
-        self._release_backend_group()
+        self._shared_group.release_unless_used(self._release_backend_group)
         log.info("deleted load balancer", extra={"service": ref.key})
 
     def list_owned(self) -> tuple[OwnedLoadBalancer, ...]:

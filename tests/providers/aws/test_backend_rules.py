@@ -8,6 +8,7 @@ reached it (the mock's request journal).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from lbprovider.cloud import (
 )
 from lbprovider_aws import naming
 from lbprovider_aws.mock import AwsMockCloud
-from lbprovider_aws.provider import AwsProvider
+from lbprovider_aws.provider import AwsProvider, SharedGroupUse
 
 pytestmark = pytest.mark.providers
 
@@ -184,6 +185,55 @@ def test_rules_are_shared_by_the_services_and_go_with_the_last_nlb(
         "security_groups": 0,
         "node_sg_rules": 0,
     }
+
+
+def test_the_last_nlbs_deletion_keeps_the_group_a_sync_in_flight_holds(
+    provider: AwsProvider, groups: Groups, cloud: AwsMockCloud, nodes: tuple[NodeTarget, ...]
+) -> None:
+    # A Service created while the cluster's last one is deleted: its sync read the shared
+    # group, and a release in between used to delete it under the sync's next rule write
+    # (InvalidGroup.NotFound, a SyncLoadBalancerFailed Warning).
+    first, second = service("uid-1"), service("uid-2")
+    provider.ensure(desired(first, listener(Protocol.TCP, 80, 30080), nodes=nodes))
+    shared = groups.backend()
+    assert shared is not None
+    with provider._shared_group.using():  # the second Service's sync, in flight
+        provider.delete(first)
+        assert groups.backend() == shared
+        assert groups.rules(cloud.node_security_group) == shared_rules(shared, "tcp")
+    status = provider.ensure(desired(second, listener(Protocol.TCP, 80, 30081), nodes=nodes))
+    assert groups.nlb_groups(status.lb_id)[1] == shared
+    provider.delete(second)  # now the last NLB, and no sync holds the group
+    assert groups.backend() is None
+    assert cloud.resources()["security_groups"] == 0
+
+
+def test_a_sync_waits_while_the_shared_group_is_released() -> None:
+    use = SharedGroupUse()
+    releasing, release_may_end, entered = threading.Event(), threading.Event(), []
+
+    def release() -> None:
+        releasing.set()
+        release_may_end.wait(5)
+
+    releaser = threading.Thread(target=use.release_unless_used, args=(release,))
+    releaser.start()
+    releasing.wait(5)
+
+    def sync() -> None:
+        with use.using():
+            entered.append(release_may_end.is_set())
+
+    syncing = threading.Thread(target=sync)
+    syncing.start()
+    syncing.join(0.3)
+    assert entered == []  # waiting for the release to end
+    release_may_end.set()
+    releaser.join(5)
+    syncing.join(5)
+    assert entered == [True]
+    with use.using():
+        assert use.release_unless_used(release) is False
 
 
 def test_a_hundred_services_on_one_node_group_all_converge(
