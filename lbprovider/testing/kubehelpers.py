@@ -7,7 +7,7 @@ sandbox get the same tools as our integration and e2e tests.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -87,6 +87,22 @@ class Cluster:
             timeout=timeout,
             what=f"ingress on {namespace}/{name}",
         )
+
+    def delete_services(
+        self, namespace: str, names: Iterable[str], *, timeout: float = 90.0
+    ) -> None:
+        """Delete the Services (those still there) and wait until each is gone, which for a
+        served one means its controller cleaned up and removed the finalizer."""
+        names = list(names)
+        for name in names:
+            if self.service(namespace, name) is not None:
+                self.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/{name}")
+        for name in names:
+            wait_for(
+                lambda name=name: self.service(namespace, name) is None or None,  # type: ignore[misc]
+                timeout=timeout,
+                what=f"{namespace}/{name} cleaned up and deleted",
+            )
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """Events recorded on the Service."""

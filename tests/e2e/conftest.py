@@ -13,8 +13,7 @@ from lbprovider.testing.kubehelpers import Cluster
 from lbprovider.testing.pytest_plugin import namespace_name_for
 from lbprovider.testing.sandbox import Sandbox, start_controller
 from second_controller import EventLog
-
-EVENTS_FILE = "events.jsonl"
+from secret_scan import EVENTS_FILE, leaks
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +33,11 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxRun]:
             cluster = Cluster(KubeApi(load_api_client(str(sandbox.kubeconfig))))
             # Every Event of the session, for the secrets check (namespaces go with their tests).
             events = EventLog(cluster.api, directory / EVENTS_FILE).start()
+            run = SandboxRun(
+                sandbox=sandbox, cluster=cluster, controller=controller, log_path=log_path
+            )
             try:
-                yield SandboxRun(
-                    sandbox=sandbox, cluster=cluster, controller=controller, log_path=log_path
-                )
+                yield run
             finally:
                 events.stop()
         finally:
@@ -47,6 +47,9 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxRun]:
             finally:
                 if controller.poll() is None:
                     controller.kill()
+        # Everything the session wrote, whatever order its tests ran in.
+        _, _, found = leaks(run, tmp_path_factory.getbasetemp())
+        assert found == [], "secrets in the session's logs or Events"
     finally:
         sandbox.stop()
 

@@ -115,19 +115,6 @@ def backend_writes(cost: CallCounts, cloud: str) -> int:
     return sum(n for action, n in cost.actions.items() if action in BACKEND_WRITES[cloud])
 
 
-def delete_and_clean(e2e: SandboxRun, namespace: str, names: list[str]) -> None:
-    """Delete the Services and wait until their controller has cleaned them up."""
-    for name in names:
-        if e2e.cluster.service(namespace, name) is not None:
-            e2e.cluster.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/{name}")
-    for name in names:
-        wait_for(
-            lambda name=name: e2e.cluster.service(namespace, name) is None,  # type: ignore[misc]
-            timeout=90,
-            what=f"{name} cleaned up and deleted",
-        )
-
-
 def test_steady_state_restart_and_node_churn_are_counted_at_every_mock_cloud(
     e2e: SandboxRun, e2e_namespace: str, tmp_path: Path
 ) -> None:
@@ -169,13 +156,13 @@ def test_steady_state_restart_and_node_churn_are_counted_at_every_mock_cloud(
             assert versions(e2e, namespace) == written
             churn_nodes(e2e)
             assert process.poll() is None
-            delete_and_clean(e2e, namespace, everything)
+            e2e.cluster.delete_services(namespace, everything)
     finally:
         # A failed phase leaves Services only this test's classes hold: clean them up
         # here, or their load balancers fail the next test that expects an empty cloud.
         if any(e2e.cluster.service(namespace, name) is not None for name in everything):
             with controller(e2e, config, tmp_path / "counts-cleanup.log"):
-                delete_and_clean(e2e, namespace, everything)
+                e2e.cluster.delete_services(namespace, everything)
 
 
 def churn_nodes(e2e: SandboxRun) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from lbprovider.mockkit import CallCounts, MockAdmin
 from lbprovider.testing.harness import SandboxRun
-from lbprovider.testing.kubehelpers import wait_each, wait_for
+from lbprovider.testing.kubehelpers import wait_each
 from lbprovider.testing.sandbox import CLASS_NAMES, FAKE_CLASS
 
 pytestmark = pytest.mark.e2e
@@ -45,17 +45,6 @@ MULTI_PORT = [
 ]
 
 
-def delete_all(e2e: SandboxRun, namespace: str, names: list[str]) -> None:
-    for name in names:
-        e2e.cluster.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/{name}")
-    for name in names:
-        wait_for(
-            lambda name=name: e2e.cluster.service(namespace, name) is None,  # type: ignore[misc]
-            timeout=60,
-            what=f"{name} to be cleaned up and deleted",
-        )
-
-
 def cloud_is_empty(e2e: SandboxRun, cloud: str) -> None:
     left = e2e.sandbox.mock_clouds[cloud].resources()
     assert all(count == 0 for count in left.values()), f"{cloud} still holds {left}"
@@ -65,7 +54,7 @@ def test_fake_class_serves_the_seed_service(e2e: SandboxRun, e2e_namespace: str)
     e2e.cluster.create_service(e2e_namespace, seed_service("my-service", FAKE_CLASS))
     ingress = e2e.cluster.wait_ingress(e2e_namespace, "my-service")
     assert ipaddress.ip_address(ingress[0]["ip"]) in ipaddress.ip_network("192.0.2.0/24")
-    delete_all(e2e, e2e_namespace, ["my-service"])
+    e2e.cluster.delete_services(e2e_namespace, ["my-service"])
 
 
 def test_aws_serves_the_seed_examples_with_nlb_hostnames(
@@ -109,7 +98,7 @@ def test_aws_serves_the_seed_examples_with_nlb_hostnames(
     ports = e2e.cluster.ingress(e2e_namespace, "multi-port")[0]["ports"]
     assert [(p["port"], p["protocol"]) for p in ports] == [(80, "TCP"), (443, "TCP")]
     assert e2e.sandbox.mock_clouds["aws"].resources()["load_balancers"] >= len(services)
-    delete_all(e2e, e2e_namespace, list(services))
+    e2e.cluster.delete_services(e2e_namespace, list(services))
     cloud_is_empty(e2e, "aws")
 
 
@@ -126,7 +115,7 @@ def test_seed_internal_example_gets_a_private_vip(
     assert ipaddress.ip_address(ingress[0]["ip"]).is_private
     assert ingress[0]["ipMode"] == "VIP"
     assert mock.resources()["load_balancers"] == 1
-    delete_all(e2e, e2e_namespace, ["internal"])
+    e2e.cluster.delete_services(e2e_namespace, ["internal"])
     cloud_is_empty(e2e, cloud)
 
 
@@ -233,6 +222,6 @@ def test_a_throttled_cloud_converges(e2e: SandboxRun, e2e_namespace: str) -> Non
         assert seen[cloud].calls > 8, (cloud, seen[cloud].calls)
         reasons = e2e.cluster.reasons(e2e_namespace, f"throttled-{cloud}")
         assert "SyncLoadBalancerFailed" not in reasons, (cloud, reasons)  # a wait, not a failure
-    delete_all(e2e, e2e_namespace, [f"throttled-{cloud}" for cloud in clouds])
+    e2e.cluster.delete_services(e2e_namespace, [f"throttled-{cloud}" for cloud in clouds])
     for cloud in clouds:
         cloud_is_empty(e2e, cloud)
