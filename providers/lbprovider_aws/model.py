@@ -1125,26 +1125,17 @@ def _security_group_steps(spec: NlbSpec, remote: Remote) -> list[Step]:
         )
     have_rules = cidr_rules_of(remote.security_group) if remote.security_group else set()
     authorize, revoke = rule_diff(spec.rules, have_rules)
-    if revoke:
-        steps.append(
-            Step(
-                op=ChangeCidrRules(add=False, rules=tuple(revoke)),
-                changes=tuple(
-                    _delete("security group rule", f"{proto.upper()}:{port}", cidr)
-                    for proto, port, cidr in revoke
-                ),
+    for add, rules, change in ((False, revoke, _delete), (True, authorize, _create)):
+        if rules:
+            steps.append(
+                Step(
+                    op=ChangeCidrRules(add=add, rules=tuple(rules)),
+                    changes=tuple(
+                        change("security group rule", f"{proto.upper()}:{port}", cidr)
+                        for proto, port, cidr in rules
+                    ),
+                )
             )
-        )
-    if authorize:
-        steps.append(
-            Step(
-                op=ChangeCidrRules(add=True, rules=tuple(authorize)),
-                changes=tuple(
-                    _create("security group rule", f"{proto.upper()}:{port}", cidr)
-                    for proto, port, cidr in authorize
-                ),
-            )
-        )
     return steps
 
 

@@ -541,28 +541,13 @@ class AwsProvider:
             self._delete_target_group(arn)
         security_group = self._find_security_group(ref)
         if security_group is not None:
-            # AWS refuses to delete a group other groups' rules still reference.
-            group_id = str(security_group["GroupId"])
-            revokes = model.backend_steps(
+            self._delete_group_and_node_rules(
+                str(security_group["GroupId"]),
                 mark=naming.marker(ref),
-                source=group_id,
-                want=frozenset(),
-                instance_groups={},
-                node_groups=self._security_groups("ip-permission.group-id", [group_id]),
+                # The deleted NLB's network interfaces take a while to go; a rule someone
+                # else added elsewhere with this group as source also holds it.
+                in_use="security group still in use (the deleted NLB, or another's rule)",
             )
-            for step in revokes:
-                if isinstance(step.op, model.ChangeBackendRules):
-                    self._change_backend_rules(ref, group_id, step.op)
-            try:
-                self._delete(self._api.ec2, "delete_security_group", GroupId=group_id)
-            except CloudApiError as exc:
-                if exc.code == "DependencyViolation":
-                    # The deleted NLB's network interfaces take a while to go; a rule
-                    # someone else added elsewhere with this group as source also holds it.
-                    raise RetryAfter(
-                        15, "security group still in use (the deleted NLB, or another's rule)"
-                    ) from None
-                raise
         self._shared_group.release_unless_used(self._release_backend_group)
         log.info("deleted load balancer", extra={"service": ref.key})
 
@@ -803,7 +788,16 @@ class AwsProvider:
         balancers = self._api.pages(self._api.elbv2, "describe_load_balancers", "LoadBalancers")
         if any(group_id in lb.get("SecurityGroups", []) for lb in balancers):
             return
-        mark = naming.backend_marker(self._cluster)
+        self._delete_group_and_node_rules(
+            group_id,
+            mark=naming.backend_marker(self._cluster),
+            in_use="backend security group still in use",  # deleted NLBs' interfaces linger
+        )
+
+    def _delete_group_and_node_rules(self, group_id: str, *, mark: str, in_use: str) -> None:
+        """Revoke the node rules (ours, by ``mark``) sourced from ``group_id``, which AWS
+        requires first, then delete the group; ``RetryAfter`` while AWS says it is in use.
+        A rule or group already gone is fine (a concurrent deletion, or a retry)."""
         revokes = model.backend_steps(
             mark=mark,
             source=group_id,
@@ -825,8 +819,7 @@ class AwsProvider:
             self._delete(self._api.ec2, "delete_security_group", GroupId=group_id)
         except CloudApiError as exc:
             if exc.code == "DependencyViolation":
-                # Deleted NLBs' network interfaces take a while to go.
-                raise RetryAfter(15, "backend security group still in use") from None
+                raise RetryAfter(15, in_use) from None
             raise
 
     def _instances(
