@@ -24,6 +24,7 @@ A cloud adds its own routes through ``CloudFrontend.admin_routes()``.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,8 @@ from lbprovider.mockkit.wire import ADMIN_PREFIX, HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
     from lbprovider.mockkit.server import MockServer
+
+log = logging.getLogger(__name__)
 
 
 def _json(status: int, payload: Any) -> HttpResponse:
@@ -102,4 +105,7 @@ def handle_admin(mock: MockServer, request: HttpRequest) -> HttpResponse:
             return _json(200, extra(payload))
     except (KeyError, TypeError, ValueError) as error:
         return _json(400, {"error": str(error)})
+    except Exception as error:  # an answer, not a dropped connection the test cannot read
+        log.exception("mock cloud admin route failed", extra={"route": f"{route[0]} {name}"})
+        return _json(500, {"error": f"{type(error).__name__}: {error}"})
     return _json(404, {"error": f"no admin route {request.method} /_admin/{name}"})

@@ -57,7 +57,10 @@ class ToyCloud:
         """Nothing test-only to forget."""
 
     def admin_routes(self) -> Mapping[tuple[str, str], AdminRoute]:
-        return {("POST", "seed"): self._seed}
+        return {("POST", "seed"): self._seed, ("POST", "explode"): self._explode}
+
+    def _explode(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("the state changed while it was read")
 
     def _seed(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         self.items.append(str(payload["item"]))
@@ -191,6 +194,9 @@ def test_latency_and_bad_admin_requests(server: MockServer) -> None:
         admin.request("GET", "nothing")
     admin.request("POST", "seed", {"item": "seeded"})
     assert admin.state() == {"items": ["seeded"]}
+    # A route that fails answers 500 with the error (it used to drop the connection).
+    with pytest.raises(RuntimeError, match="500.*the state changed while it was read"):
+        admin.request("POST", "explode")
 
 
 def test_listens_on_loopback_only() -> None:

@@ -7,8 +7,8 @@ instances in it (:mod:`.models`), and serves the endpoint the provider talks
 to with :class:`lbprovider.mockkit.MockServer` (:mod:`.responses`): the shared
 admin routes (state, counters, reset, faults, latency, clock) work here as on
 every other mock cloud; :meth:`AwsMockCloud.describe` lists the tagged NLBs
-for the demo's table.  moto keeps its state per process, so one process runs
-one AWS mock cloud at a time.
+for the demo's table.  moto keeps its state per process and region, so each
+mock cloud of a process takes a region of its own (:func:`.models.next_region`).
 """
 
 from __future__ import annotations
@@ -26,16 +26,16 @@ from moto.server import ThreadedMotoServer
 from lbprovider.cloud.sandbox import SandboxInstance
 from lbprovider.mockkit import MockAdmin, MockClock, MockServer
 from lbprovider_aws.mock.models import (
-    REGION,
     TEST_ACCESS_KEY,
     TEST_SECRET_KEY,
     MotoState,
+    next_region,
     resources,
 )
 from lbprovider_aws.mock.responses import AwsFrontend
 from lbprovider_aws.options import INTERNAL, SCHEME
 
-__all__ = ["REGION", "TEST_ACCESS_KEY", "TEST_SECRET_KEY", "AwsMockCloud", "start"]
+__all__ = ["TEST_ACCESS_KEY", "TEST_SECRET_KEY", "AwsMockCloud", "start"]
 
 
 @dataclass(kw_only=True)
@@ -51,6 +51,8 @@ class AwsMockCloud:
     subnets: tuple[str, ...]
     node_security_group: str
     """The seeded instances' security group (where the provider adds backend rules)."""
+    region: str
+    """This mock's own region of moto's process-wide state."""
     provider: str = "aws"
     server: MockServer = field(repr=False)
     _moto: ThreadedMotoServer = field(repr=False)
@@ -75,7 +77,7 @@ class AwsMockCloud:
             # A local mock documents no limit: keep the client-side one out of the way.
             "rate_limit_qps": 1000.0,
             "rate_limit_burst": 1000,
-            "region": REGION,
+            "region": self.region,
             "endpoint_url": self.endpoint,
             "vpc_id": self.vpc_id,
             "subnets": list(self.subnets),
@@ -117,7 +119,7 @@ def start(*, host: str = "127.0.0.1", port: int = 0, instances: int = 2) -> AwsM
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     moto_host, moto_port = moto.get_host_and_port()
-    state = MotoState(f"http://{moto_host}:{moto_port}")
+    state = MotoState(f"http://{moto_host}:{moto_port}", next_region())
     tempdir = tempfile.mkdtemp(prefix="lbprovider-aws-")
     try:
         seeded = state.seed(instances=instances)
@@ -141,6 +143,7 @@ def start(*, host: str = "127.0.0.1", port: int = 0, instances: int = 2) -> AwsM
         vpc_id=seeded.vpc_id,
         subnets=seeded.subnets,
         node_security_group=seeded.node_security_group,
+        region=state.region,
         server=server,
         _moto=moto,
         _state=state,

@@ -12,8 +12,9 @@ It talks to moto directly, so its reads are neither counted nor faulted.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.exceptions import ClientError
@@ -21,13 +22,63 @@ from botocore.exceptions import ClientError
 from lbprovider.cloud.sandbox import SandboxInstance
 from lbprovider_aws.naming import CLUSTER_TAG, MARKER_PREFIX, SERVICE_NAME_TAG, from_aws
 
-REGION = "us-east-1"
-ZONES = ("us-east-1a", "us-east-1b")
+REGIONS = (
+    "us-east-1",
+    "us-west-2",
+    "eu-west-1",
+    "eu-central-1",
+    "ap-southeast-1",
+    "ap-northeast-1",
+    "ca-central-1",
+    "sa-east-1",
+    "us-east-2",
+    "us-west-1",
+    "eu-west-2",
+    "ap-south-1",
+)
+"""Regions a process hands its AWS mock clouds, the first one first (the demo's).
+
+moto keeps one state per process, per account and region: two mock clouds in one
+process (the e2e sandbox and the provider tests' cloud, under pytest-xdist) would
+see, and sweep, each other's load balancers and security groups unless each has a
+region of its own."""
 DEFAULT_IMAGE = "ami-03cf127a"
 TEST_ACCESS_KEY = "testing"  # the mock's dummy key pair; not secrets
 TEST_SECRET_KEY = "testing"  # noqa: S105 - a fixed dummy value for the mock
 NODE_GROUP_NAME = "lbprovider-sandbox-nodes"
 TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
+GONE_MEANWHILE = frozenset(
+    {"LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "InvalidGroup.NotFound"}
+)
+"""What a detail read answers when the item its list returned was deleted since."""
+READ_ATTEMPTS = 5
+
+T = TypeVar("T")
+
+_regions_lock = threading.Lock()
+_free_regions = iter(REGIONS)
+
+
+def next_region() -> str:
+    """A region no other AWS mock cloud of this process has used (moto's state of a
+    region outlives the mock that used it, so none is handed out twice)."""
+    with _regions_lock:
+        region = next(_free_regions, None)
+    if region is None:
+        raise RuntimeError(f"more than {len(REGIONS)} AWS mock clouds in one process")
+    return region
+
+
+def _settled(read: Callable[[], T]) -> T:
+    """``read`` again when something it listed was deleted before its details were read:
+    the controller keeps working while a test looks at the cloud."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in GONE_MEANWHILE or attempt == READ_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,10 +92,11 @@ class Seeded:
 
 
 class MotoState:
-    """boto3 clients straight to moto at ``endpoint`` (cached, thread-safe)."""
+    """boto3 clients straight to moto at ``endpoint`` in ``region`` (cached, thread-safe)."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, region: str) -> None:
         self.endpoint = endpoint
+        self.region = region
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
 
@@ -54,7 +106,7 @@ class MotoState:
                 session: Any = boto3.session.Session(
                     aws_access_key_id=TEST_ACCESS_KEY,
                     aws_secret_access_key=TEST_SECRET_KEY,
-                    region_name=REGION,
+                    region_name=self.region,
                 )
                 self._clients[service] = session.client(service, endpoint_url=self.endpoint)
             return self._clients[service]
@@ -80,7 +132,7 @@ class MotoState:
             ec2.create_subnet(
                 VpcId=vpc_id, CidrBlock=f"10.0.{index + 1}.0/24", AvailabilityZone=zone
             )["Subnet"]["SubnetId"]
-            for index, zone in enumerate(ZONES)
+            for index, zone in enumerate((f"{self.region}a", f"{self.region}b"))
         )
         node_group = ec2.create_security_group(
             GroupName=NODE_GROUP_NAME,
@@ -129,6 +181,9 @@ class MotoState:
 
     def snapshot(self) -> dict[str, Any]:
         """What lbprovider owns in moto, as JSON (``GET /_admin/state``)."""
+        return _settled(self._snapshot)
+
+    def _snapshot(self) -> dict[str, Any]:
         elbv2, ec2 = self.client("elbv2"), self.client("ec2")
         lbs = _all(elbv2, "describe_load_balancers", "LoadBalancers")
         tgs = _all(elbv2, "describe_target_groups", "TargetGroups")
@@ -224,6 +279,9 @@ class MotoState:
         """One row per NLB carrying lbprovider's cluster tag, read from moto (the demo's
         table): service, id, address, ``PROTO:port->backend port`` listeners, ``id:port``
         backends and the health check, sorted by service then id."""
+        return _settled(self._describe)
+
+    def _describe(self) -> list[dict[str, Any]]:
         elbv2 = self.client("elbv2")
         lbs = _all(elbv2, "describe_load_balancers", "LoadBalancers")
         tags = self._tags([lb["LoadBalancerArn"] for lb in lbs])

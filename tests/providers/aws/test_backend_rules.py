@@ -406,7 +406,7 @@ def test_nodes_in_another_group_get_the_rules_on_update_backends(
     )["Instances"][0]
     new_node = NodeTarget(
         name="aws-node-new",
-        provider_id=f"aws:///us-east-1a/{moved['InstanceId']}",
+        provider_id=f"aws:///{moved['Placement']['AvailabilityZone']}/{moved['InstanceId']}",
         address=moved["PrivateIpAddress"],
     )
     try:

@@ -18,6 +18,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
+from contract_suite.aws import sweep
 from lbprovider.cloud import (
     BackendMode,
     DesiredLoadBalancer,
@@ -31,25 +32,25 @@ from lbprovider.cloud import (
 from lbprovider.cloud.registry import MOCK_CLOUD_GROUP, load
 from lbprovider.cloud.sandbox import MockCloud
 from lbprovider.mockkit import MockAdmin
-from lbprovider_aws.mock import TEST_ACCESS_KEY, TEST_SECRET_KEY, AwsMockCloud
+from lbprovider_aws.mock import TEST_ACCESS_KEY, TEST_SECRET_KEY, AwsMockCloud, start
 from lbprovider_aws.provider import create
 
 pytestmark = pytest.mark.providers
 
 
 def boto3_client(
-    endpoint: str,
+    cloud: AwsMockCloud,
     service: str = "elbv2",
     *,
     key: str = TEST_ACCESS_KEY,
     secret: str = TEST_SECRET_KEY,
 ) -> Any:
-    """A client of the proxy with botocore's retries off: one request per call."""
+    """A client of ``cloud``'s proxy with botocore's retries off: one request per call."""
     session: Any = boto3.session.Session(
-        aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+        aws_access_key_id=key, aws_secret_access_key=secret, region_name=cloud.region
     )
     return session.client(
-        service, endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1})
+        service, endpoint_url=cloud.endpoint, config=Config(retries={"total_max_attempts": 1})
     )
 
 
@@ -64,17 +65,21 @@ def admin(cloud: AwsMockCloud) -> Iterator[MockAdmin]:
 def test_start_seeds_nodes_and_resources_drop_to_zero_after_delete() -> None:
     start = load("aws", MOCK_CLOUD_GROUP)
     cloud: MockCloud = start(host="127.0.0.1", port=0, instances=2)
+    assert isinstance(cloud, AwsMockCloud)
+    region = cloud.region
     try:
         assert cloud.provider == "aws"
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", cloud.endpoint)
         assert [i.node_name for i in cloud.instances] == ["aws-node-1", "aws-node-2"]
         zones = set()
         for instance in cloud.instances:
-            match = re.fullmatch(r"aws:///(us-east-1[ab])/(i-[0-9a-f]+)", instance.provider_id)
+            match = re.fullmatch(
+                rf"aws:///({re.escape(region)}[ab])/(i-[0-9a-f]+)", instance.provider_id
+            )
             assert match, instance.provider_id
             zones.add(match.group(1))
             assert instance.internal_ip.startswith("10.0.")
-        assert zones == {"us-east-1a", "us-east-1b"}  # two AZs, as an NLB wants
+        assert zones == {f"{region}a", f"{region}b"}  # two AZs, as an NLB wants
 
         settings = cloud.provider_settings()
         assert Path(settings["credentials_file"]).is_file()
@@ -106,7 +111,7 @@ def test_start_seeds_nodes_and_resources_drop_to_zero_after_delete() -> None:
         private = provider.ensure(
             DesiredLoadBalancer(ref=internal, listeners=(listener,), nodes=nodes)
         )
-        elbv2 = boto3_client(cloud.endpoint)
+        elbv2 = boto3_client(cloud)
         (found,) = elbv2.describe_load_balancers(LoadBalancerArns=[private.lb_id])["LoadBalancers"]
         assert found["Scheme"] == "internal"
         provider.delete(internal)
@@ -135,7 +140,7 @@ def _conforms(handle: AwsMockCloud) -> MockCloud:
 def test_injected_faults_reach_boto3_in_aws_error_shapes(
     cloud: AwsMockCloud, admin: MockAdmin, service: str, call: str, status: int
 ) -> None:
-    client = boto3_client(cloud.endpoint, service)
+    client = boto3_client(cloud, service)
     action = client.meta.method_to_api_mapping[call]
     admin.inject_fault("Throttling", status=status, actions=[action], message="Rate exceeded")
     with pytest.raises(ClientError) as raised:
@@ -156,16 +161,16 @@ def test_injected_faults_reach_boto3_in_aws_error_shapes(
 def test_a_dropped_connection_is_a_connection_error(cloud: AwsMockCloud, admin: MockAdmin) -> None:
     admin.inject_fault("Dropped", kind="drop", actions=["DescribeTargetGroups"])
     with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
-        boto3_client(cloud.endpoint).describe_target_groups()
+        boto3_client(cloud).describe_target_groups()
 
 
 def test_requests_must_be_signed_with_the_mock_key(cloud: AwsMockCloud, admin: MockAdmin) -> None:
     with pytest.raises(ClientError, match="InvalidClientTokenId"):
-        boto3_client(cloud.endpoint, key="AKIDSOMEONEELSE").describe_load_balancers()
+        boto3_client(cloud, key="AKIDSOMEONEELSE").describe_load_balancers()
     with pytest.raises(ClientError, match="AuthFailure"):
-        boto3_client(cloud.endpoint, "ec2", key="AKIDSOMEONEELSE").describe_vpcs()
+        boto3_client(cloud, "ec2", key="AKIDSOMEONEELSE").describe_vpcs()
     with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
-        boto3_client(cloud.endpoint, secret="not-the-secret").describe_load_balancers()
+        boto3_client(cloud, secret="not-the-secret").describe_load_balancers()
     counts = admin.counters()
     assert (counts.rejected, counts.total) == (3, 0)
     assert admin.request("GET", "requests")["requests"] == []
@@ -174,11 +179,42 @@ def test_requests_must_be_signed_with_the_mock_key(cloud: AwsMockCloud, admin: M
 def test_the_signature_clock_is_the_mock_clock(cloud: AwsMockCloud, admin: MockAdmin) -> None:
     admin.advance_clock(3600)  # the client's X-Amz-Date is now an hour old
     with pytest.raises(ClientError, match="Signature expired"):
-        boto3_client(cloud.endpoint).describe_load_balancers()
+        boto3_client(cloud).describe_load_balancers()
     with pytest.raises(ClientError, match="RequestExpired"):
-        boto3_client(cloud.endpoint, "ec2").describe_vpcs()
+        boto3_client(cloud, "ec2").describe_vpcs()
     admin.free_clock()
-    boto3_client(cloud.endpoint).describe_load_balancers()
+    boto3_client(cloud).describe_load_balancers()
+
+
+def test_two_mock_clouds_of_one_process_keep_apart(
+    cloud: AwsMockCloud, settings: dict[str, Any]
+) -> None:
+    # moto's state is process-wide: the e2e sandbox's cloud and this one share a process
+    # under pytest-xdist. The provider tests' sweep used to delete the sandbox's load
+    # balancers and its node security group (then: InvalidGroup.NotFound in e2e tests).
+    other = start(instances=1)
+    try:
+        assert other.region != cloud.region
+        provider = create(other.provider_settings(), cluster_name="sandbox")
+        ref = ServiceRef(cluster="sandbox", namespace="default", name="apart", uid="u-apart")
+        nodes = tuple(
+            NodeTarget(name=i.node_name, provider_id=i.provider_id, address=i.internal_ip)
+            for i in other.instances
+        )
+        listener = Listener(name="http", port=80, protocol=Protocol.TCP, node_port=30080)
+        provider.ensure(DesiredLoadBalancer(ref=ref, listeners=(listener,), nodes=nodes))
+        held = other.resources()
+        assert held["load_balancers"] == 1
+        assert cloud.resources()["load_balancers"] == 0  # not seen from the other region
+
+        sweep(cloud)
+        assert other.resources() == held
+        ec2 = other.client("ec2")
+        assert ec2.describe_security_groups(GroupIds=[other.node_security_group])["SecurityGroups"]
+        provider.delete(ref)
+        assert other.resources()["load_balancers"] == 0
+    finally:
+        other.stop()
 
 
 def test_shared_admin_routes_show_state_and_counters(

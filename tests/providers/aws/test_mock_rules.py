@@ -25,7 +25,7 @@ def proxy(cloud: AwsMockCloud, service: str) -> Any:
     session: Any = boto3.session.Session(
         aws_access_key_id=TEST_ACCESS_KEY,
         aws_secret_access_key=TEST_SECRET_KEY,
-        region_name="us-east-1",
+        region_name=cloud.region,
     )
     return session.client(
         service, endpoint_url=cloud.endpoint, config=Config(retries={"total_max_attempts": 1})
