@@ -7,6 +7,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SANDBOX_DIR ?= .sandbox
+# make test's pytest processes (pytest-xdist), each with its own sandbox; 0 runs serially.
+# More processes than cores pays here: most e2e time is waiting on controllers and clouds.
+TEST_PROCESSES ?= 4
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install binaries setup lint test test-unit test-integration demo bench clean
@@ -33,12 +36,13 @@ lint: install
 	$(BIN)/ruff check lbprovider providers tests
 	$(BIN)/ruff format --check -q lbprovider providers tests
 	$(BIN)/mypy
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/hadolint Dockerfile
 
 test: setup
 	@$(MAKE) --no-print-directory lint
-	KUBEBUILDER_ASSETS="$$(scripts/kube-binaries.sh)" $(BIN)/python -m pytest -m "not bench"
+	KUBEBUILDER_ASSETS="$$(scripts/kube-binaries.sh)" $(BIN)/python -m pytest -m "not bench" \
+		-n $(TEST_PROCESSES) --dist worksteal
 
 test-unit: install
 	$(BIN)/python -m pytest -m unit
