@@ -11,21 +11,17 @@ this left the first load balancer behind forever.
 from __future__ import annotations
 
 import itertools
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from cloud_audit import holdings
 from lbprovider.mockkit import MockAdmin
 from lbprovider.testing.harness import SandboxRun
 from lbprovider.testing.kubehelpers import wait_for
-from lbprovider.testing.sandbox import start_controller
+from second_controller import Restartable, class_entry, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -37,51 +33,15 @@ def class_of(cloud: str) -> str:
     return f"switch.lbprovider.io/{cloud}"
 
 
-class Controller:
-    """A controller process serving one class per cloud, started and stopped at will."""
-
-    def __init__(self, e2e: SandboxRun, directory: Path) -> None:
-        self.e2e = e2e
-        self.directory = directory
-        self.config = directory / "switch.yaml"
-        config = {
-            "cluster_name": CLUSTER,
-            "workers": 2,
-            "resync_seconds": 600,
-            "health_address": "127.0.0.1:0",
-            "sweep": {"interval_seconds": 0, "delete": False},
-            "classes": [
-                {
-                    "name": class_of(cloud),
-                    "provider": cloud,
-                    "settings": dict(e2e.sandbox.mock_clouds[cloud].provider_settings()),
-                }
-                for cloud in CLOUDS
-            ],
-        }
-        self.config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        self.process = start_controller(
-            config=self.config,
-            kubeconfig=self.e2e.sandbox.kubeconfig,
-            log_path=self.directory / f"controller-{self.starts}.log",
-            log_format="json",
-        )
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            assert self.process.wait(30) == 0, "the controller did not exit cleanly"
-        self.process = None
-
-
 @pytest.fixture(scope="module")
-def controller(e2e: SandboxRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
-    running = Controller(e2e, tmp_path_factory.mktemp("class-switch"))
+def controller(e2e: SandboxRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restartable]:
+    """A controller process serving one class per cloud, started and stopped at will."""
+    config = write_config(
+        tmp_path_factory.mktemp("class-switch") / "switch.yaml",
+        cluster_name=CLUSTER,
+        classes=[class_entry(e2e, cloud, name=class_of(cloud)) for cloud in CLOUDS],
+    )
+    running = Restartable(e2e, config)
     try:
         yield running
     finally:
@@ -118,7 +78,7 @@ def service(name: str, cloud: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("first", "second"), list(itertools.permutations(CLOUDS, 2)))
 def test_a_class_switch_while_stopped_leaves_nothing_in_the_first_cloud(
-    e2e: SandboxRun, e2e_namespace: str, controller: Controller, first: str, second: str
+    e2e: SandboxRun, e2e_namespace: str, controller: Restartable, first: str, second: str
 ) -> None:
     cluster = e2e.cluster
     name = f"{first}-to-{second}"
@@ -127,7 +87,7 @@ def test_a_class_switch_while_stopped_leaves_nothing_in_the_first_cloud(
     uid = cluster.create_service(e2e_namespace, service(name, first))["metadata"]["uid"]
     cluster.wait_ingress(e2e_namespace, name, timeout=60)
     assert list(held_by(e2e, uid)) == [first]
-    controller.stop()
+    controller.stop(cleanly=True)
 
     # While no controller runs: away from LoadBalancer and back, in the other class.
     cluster.patch(
@@ -157,4 +117,4 @@ def test_a_class_switch_while_stopped_leaves_nothing_in_the_first_cloud(
     )
     time.sleep(0.5)  # nothing may come back
     assert held_by(e2e, uid) == {}
-    controller.stop()
+    controller.stop(cleanly=True)

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from cloud_audit import Findings, Wanted, holdings, problems, report
 from lbprovider.controller.ownership import OWNERSHIP_ANNOTATION
@@ -41,7 +38,7 @@ from lbprovider.controller.selection import EXCLUDE_LABEL, FINALIZER
 from lbprovider.mockkit import MockAdmin
 from lbprovider.testing.harness import SandboxRun
 from lbprovider.testing.kubehelpers import WaitTimeout, wait_for
-from lbprovider.testing.sandbox import start_controller
+from second_controller import Restartable, class_entry, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -105,60 +102,19 @@ class Figures:
         return "\n".join(lines)
 
 
-class Rig:
+class Rig(Restartable):
     """The crash controller process and the mocks' admin interfaces."""
 
     def __init__(self, e2e: SandboxRun, directory: Path) -> None:
-        self.e2e = e2e
-        self.directory = directory
+        config = write_config(
+            directory / "crash.yaml",
+            cluster_name=CLUSTER,
+            classes=[class_entry(e2e, cloud, name=class_of(cloud)) for cloud in CLOUDS],
+        )
+        super().__init__(e2e, config)
         self.admins = {
             cloud: MockAdmin(e2e.sandbox.mock_clouds[cloud].endpoint) for cloud in CLOUDS
         }
-        self.config = directory / "crash.yaml"
-        classes = [
-            {
-                "name": class_of(cloud),
-                "provider": cloud,
-                "settings": dict(e2e.sandbox.mock_clouds[cloud].provider_settings()),
-            }
-            for cloud in CLOUDS
-        ]
-        config = {
-            "cluster_name": CLUSTER,
-            "workers": 2,
-            "resync_seconds": 600,
-            "health_address": "127.0.0.1:0",
-            "sweep": {"interval_seconds": 0, "delete": False},
-            "classes": classes,
-        }
-        self.config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        self.process = start_controller(
-            config=self.config,
-            kubeconfig=self.e2e.sandbox.kubeconfig,
-            log_path=self.directory / f"controller-{self.starts}.log",
-            log_format="json",
-        )
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-        self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
 
     def writes(self) -> dict[str, int]:
         return {cloud: admin.counters().writes for cloud, admin in self.admins.items()}

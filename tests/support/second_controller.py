@@ -90,6 +90,48 @@ def controller(e2e: SandboxRun, config: Path, log_path: Path) -> Iterator[subpro
                 process.wait(10)
 
 
+class Restartable:
+    """One controller config on the sandbox, started, stopped and killed as often as a test
+    needs (a class switch while it is down, a crash after the k-th write); one log per start."""
+
+    def __init__(self, e2e: SandboxRun, config: Path) -> None:
+        self.e2e = e2e
+        self.config = config
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        self.process = start_controller(
+            config=self.config,
+            kubeconfig=self.e2e.sandbox.kubeconfig,
+            log_path=self.config.parent / f"controller-{self.starts}.log",
+            log_format="json",
+        )
+
+    def stop(self, *, cleanly: bool = False) -> None:
+        """SIGTERM; with ``cleanly`` the controller must exit 0 (its orderly stop), else a
+        controller that does not stop in 30 s is killed."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+            raise
+        assert not cleanly or code == 0, f"the controller did not exit cleanly ({code})"
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing orderly."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+
+
 def forget_finalizer(e2e: SandboxRun, namespace: str, name: str) -> None:
     """Delete a Service whose controller cannot clean up (nothing was built in a cloud)."""
     path = f"/api/v1/namespaces/{namespace}/services/{name}"
