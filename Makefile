@@ -1,7 +1,7 @@
 # lbprovider developer entry points.  `make test` and `make demo` set up
 # everything they need on a fresh machine (venv, dependencies, Kubernetes
 # test binaries, cached outside the repository); `make setup` does both halves
-# side by side, since the Go build (about 9 minutes) dominates a first run.
+# side by side, since the Go build (about 7.5 minutes on 2 cores) dominates a first run.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml scripts/install-venv.sh
 install: $(STAMP)
 
 # Prints the directory of kube-apiserver, kube-controller-manager and etcd,
-# building them from their Go modules the first time (about 10 minutes).
+# building them from their Go modules the first time (about 7.5 minutes on 2 cores).
 binaries:
 	@scripts/kube-binaries.sh >/dev/null
 
