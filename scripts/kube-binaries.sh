@@ -113,7 +113,7 @@ etcd_build=$!
 
 # --- kube-apiserver and kube-controller-manager, one build ------------------------
 # One go build compiles the packages the two share once and links both side by side.
-log "building kube-apiserver and kube-controller-manager $KUBE_VERSION (first run: about 9 minutes on 2 cores)"
+log "building kube-apiserver and kube-controller-manager $KUBE_VERSION (first run: about 8 minutes on 2 cores)"
 mkdir -p "$work/bin"
 (cd "$work/kube" && go build -trimpath -ldflags "$ldflags" -o "$work/bin/" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager) \
