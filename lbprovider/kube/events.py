@@ -8,8 +8,11 @@ the same (object, type, reason, message) within ten minutes bumps ``count``
 and ``lastTimestamp`` of the existing Event instead of creating a new one, so
 a Service failing every few minutes does not flood etcd.  When the queue is
 full the Event is dropped and logged: an Event is worth less than the sync
-that made it.  ``close`` writes out what is queued (the controller calls it
-on stop).
+that made it.  For the same reason a burst of Events is written once it
+settles (``SETTLE_SECONDS`` without a new one, at most ``MAX_DELAY_SECONDS``
+after its first): the POSTs would otherwise take the interpreter from the
+workers making the burst.  ``close`` writes out what is queued (the
+controller calls it on stop).
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ AGGREGATE_WINDOW = 600.0
 CACHE_SIZE = 4096
 MAX_PENDING = 1000
 """Distinct Events waiting to be written; more are dropped (identical ones only count up)."""
+SETTLE_SECONDS = 0.05
+"""Events are written once none was recorded for this long..."""
+MAX_DELAY_SECONDS = 1.0
+"""...or once the oldest has waited this long, whichever comes first."""
 
 _CacheKey = tuple[str, str, str, str]
 
@@ -52,6 +59,7 @@ class _Pending:
     reason: str
     message: str
     times: int
+    queued_at: float
 
 
 def _now() -> str:
@@ -67,12 +75,20 @@ class EventRecorder:
     """Records core/v1 Events about Services, from one background thread."""
 
     def __init__(
-        self, api: KubeApi, *, component: str = "lbprovider", max_pending: int = MAX_PENDING
+        self,
+        api: KubeApi,
+        *,
+        component: str = "lbprovider",
+        max_pending: int = MAX_PENDING,
+        settle_seconds: float = SETTLE_SECONDS,
+        max_delay_seconds: float = MAX_DELAY_SECONDS,
     ) -> None:
         self._api = api
         self._component = component
         self._instance = socket.gethostname()
         self._max_pending = max_pending
+        self._settle = settle_seconds
+        self._max_delay = max_delay_seconds
         self._seen: OrderedDict[_CacheKey, _Seen] = OrderedDict()
         self._pending: OrderedDict[_CacheKey, _Pending] = OrderedDict()
         self._writing = False
@@ -80,6 +96,7 @@ class EventRecorder:
         self._overflowing = False
         self._thread: threading.Thread | None = None
         self._condition = threading.Condition()
+        self._last_recorded = 0.0
         self.dropped = 0
         """Events dropped because the queue was full."""
 
@@ -89,7 +106,9 @@ class EventRecorder:
         """Queue an Event on the Service ``meta``; returns at once and never raises."""
         message = truncate(message)
         cache_key = (meta.uid, event_type, reason, message)
+        now = time.monotonic()
         with self._condition:
+            self._last_recorded = now
             pending = self._pending.get(cache_key)
             if pending is not None:
                 pending.times += 1
@@ -100,13 +119,16 @@ class EventRecorder:
             else:
                 first_drop = False
                 self._overflowing = False
-                self._pending[cache_key] = _Pending(meta, event_type, reason, message, 1)
+                self._pending[cache_key] = _Pending(meta, event_type, reason, message, 1, now)
                 if self._thread is None:
                     self._thread = threading.Thread(
                         target=self._drain, name="event-recorder", daemon=True
                     )
                     self._thread.start()
-                self._condition.notify_all()
+                if len(self._pending) == 1:
+                    # The writer waits without a timeout only on an empty queue; waking
+                    # it for every Event of a burst would cost a thread switch each.
+                    self._condition.notify_all()
         if first_drop:  # once per overflow, not once per Event
             log.warning(
                 "event queue full, dropping events",
@@ -144,15 +166,29 @@ class EventRecorder:
 
     # --- the background thread ---------------------------------------------------------
 
+    def _hold(self) -> float:
+        """How long the queued Events should wait for their burst to settle (0: write)."""
+        if self._closing:
+            return 0.0
+        now = time.monotonic()
+        oldest = next(iter(self._pending.values())).queued_at
+        settle = self._settle - (now - self._last_recorded)
+        return max(0.0, min(settle, self._max_delay - (now - oldest)))
+
     def _drain(self) -> None:
         while True:
             with self._condition:
-                while not self._pending and not self._closing:
-                    self._condition.wait()
-                if not self._pending:
-                    self._thread = None
-                    self._condition.notify_all()
-                    return
+                while True:
+                    while not self._pending and not self._closing:
+                        self._condition.wait()
+                    if not self._pending:
+                        self._thread = None
+                        self._condition.notify_all()
+                        return
+                    hold = self._hold()
+                    if hold <= 0:
+                        break
+                    self._condition.wait(hold)
                 cache_key, pending = self._pending.popitem(last=False)
                 self._writing = True
             try:

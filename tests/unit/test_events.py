@@ -94,6 +94,30 @@ def test_record_never_waits_for_the_api_and_queued_repeats_are_one_write() -> No
     ]
 
 
+def test_a_burst_is_written_once_it_settles_or_its_first_event_waited_long_enough() -> None:
+    api = RecordingApi()
+    # Settling takes 5 s here: within that nothing of a burst is written...
+    events = recorder(api, settle_seconds=5.0, max_delay_seconds=5.0)
+    for index in range(50):  # a node change touching fifty Services
+        events.record(
+            ObjectMeta(namespace="ns", name=f"web{index}", uid=f"u{index}", resource_version="1"),
+            NORMAL,
+            "UpdatedLoadBalancer",
+            "Updated load balancer with new hosts",
+        )
+    assert not events.flush(0.5)
+    assert api.requests == []
+    assert events.close(5)  # ...and stopping writes everything at once.
+    assert len(api.requests) == 50
+
+    # An Event whose burst does not settle in time is written after the longest delay.
+    streaming = recorder(api := RecordingApi(), settle_seconds=5.0, max_delay_seconds=0.2)
+    streaming.record(META, NORMAL, "EnsuringLoadBalancer", "Ensuring load balancer")
+    assert streaming.flush(3)
+    assert api.summary() == [("POST", "EnsuringLoadBalancer", 1)]
+    assert streaming.close(5)
+
+
 def test_a_full_queue_drops_and_logs_once(caplog: pytest.LogCaptureFixture) -> None:
     api = RecordingApi()
     api.hold = True
