@@ -8,6 +8,10 @@
 # (${LBPROVIDER_UV_TOOL:-${XDG_CACHE_HOME:-$HOME/.cache}/lbprovider/uv-tool}).
 # pip is the fallback (or the choice, with LBPROVIDER_NO_UV=1).
 #
+# Everything is compiled to bytecode at install: where PYTHONDONTWRITEBYTECODE is
+# set (as on our build machine) Python never writes a .pyc, so each process would
+# compile every module it imports again (a controller started in 0.9 s, not 0.35 s).
+#
 # Quiet: one progress line per step on stderr; the tools' own output goes to
 # $VENV/install.log, shown on failure.
 set -euo pipefail
@@ -53,7 +57,7 @@ if uv="$(find_uv)"; then
     "$uv" venv -q --seed --python "$PYTHON" "$VENV" >>"$logfile" 2>&1 || fail "uv venv"
   fi
   log "installing .[$EXTRAS] into $VENV"
-  "$uv" pip install -q --python "$VENV/bin/python" -e ".[$EXTRAS]" >>"$logfile" 2>&1 \
+  "$uv" pip install -q --compile-bytecode --python "$VENV/bin/python" -e ".[$EXTRAS]" >>"$logfile" 2>&1 \
     || fail "uv pip install"
   tool=uv
 else
@@ -65,5 +69,8 @@ else
   "$VENV/bin/pip" install -q -e ".[$EXTRAS]" >>"$logfile" 2>&1 || fail "pip install"
   tool=pip
 fi
+# The editable project's own sources are not in site-packages: compile them here.
+"$VENV/bin/python" -m compileall -q -j0 lbprovider providers >>"$logfile" 2>&1 \
+  || fail "compileall"
 cp "$logfile" "$VENV/install.log"
 log "$VENV ready ($tool, $((SECONDS - started)) s)"
