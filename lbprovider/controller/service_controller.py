@@ -280,9 +280,15 @@ class ServiceController:
             # Requeueing on it would skip the backoff of a failing Service (each failure
             # patches its condition: a hot loop), and a sync on a cache that has the
             # finalizer's echo but not yet the status's would re-write the status.
-            # Only a lost or altered ingress we had applied is worth a sync.
+            # Only a lost or altered ingress we had applied is worth a sync; an echo
+            # that leaves the ingress as it was (the finalizer's, arriving after our
+            # status write) is not.
             applied = self._applied.get(new.key)
-            if applied is None or status.same_ingress(new.status_ingress, applied.ingress):
+            if (
+                applied is None
+                or status.same_ingress(new.status_ingress, applied.ingress)
+                or status.same_ingress(new.status_ingress, old.status_ingress)
+            ):
                 return
         self.queue.add(new.key)
 

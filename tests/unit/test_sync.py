@@ -833,6 +833,43 @@ def test_a_lost_ingress_after_success_is_still_repaired(world: World) -> None:
     assert world.queued() == [KEY]
 
 
+class LateEchoes:
+    """The Services as the API server holds them, ahead of the watch: the writer's writes
+    wait in ``pending`` until the test delivers them to the controller's store."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.services = self
+        self._store = store
+        self.pending: list[ServiceSnapshot] = []
+
+    def get(self, key: str) -> ServiceSnapshot | None:
+        return self.pending[-1] if self.pending else self._store.services.get(key)
+
+    def put(self, snapshot: ServiceSnapshot) -> None:
+        self.pending.append(snapshot)
+
+
+def test_the_finalizers_echo_arriving_after_the_status_write_queues_nothing(
+    world: World,
+) -> None:
+    # A create writes twice (finalizer, then status); when the finalizer's echo reaches
+    # the cache only after the status was written, it still shows no ingress.  A sync
+    # on it would write the same status again (9 extra PATCHes per 1,000 creates).
+    late = LateEchoes(world.store)
+    world.writer.store = late  # type: ignore[assignment]
+    world.store.services.put(service())
+    assert world.queued() == [KEY]
+    world.controller.process(KEY)
+    writes = [entry[0] for entry in world.take() if entry[0] != "event"]
+    assert writes == ["add_finalizer", "ensure", "patch_status"]
+    finalizer_echo, status_echo = late.pending
+    world.store.services.put(finalizer_echo)
+    assert world.queued() == []
+    world.store.services.put(status_echo)
+    assert world.queued() == []
+    assert world.service().status_ingress  # served, written once
+
+
 class GatedTargets(JournalProvider):
     """The fake provider, whose node filter can hold a node rescan half-way."""
 
