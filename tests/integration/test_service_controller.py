@@ -16,6 +16,7 @@ import pytest
 
 from lbprovider.cloud import BackendMode, CloudError, EndpointTarget, RetryAfter
 from lbprovider.controller.selection import FINALIZER
+from lbprovider.kube.events import MAX_DELAY_SECONDS
 from lbprovider.testing.harness import ControllerHarness as Harness
 from lbprovider.testing.kubehelpers import wait_for
 
@@ -346,7 +347,10 @@ def test_type_change_cleans_up_and_deletion_waits_for_the_cloud(
 
     wait_for(released, what="the finalizer to be removed")
     assert harness.ingress(namespace, "web") == []
-    assert "DeletedLoadBalancer" in harness.reasons(namespace, "web")
+    wait_for(
+        lambda: "DeletedLoadBalancer" in harness.reasons(namespace, "web"),
+        what="DeletedLoadBalancer event",  # Events are written once their burst settles
+    )
 
     # Deleting a served Service: the finalizer holds it until the cloud is clean.
     harness.create_service(namespace, lb_service("gone", [{"port": 80}]))
@@ -370,8 +374,16 @@ def test_errors_back_off_and_retry_after_requeues(harness: Harness, namespace: s
     harness.create_service(namespace, lb_service("flaky", [{"port": 80}]))
     harness.wait_ingress(namespace, "flaky")
     assert harness.fake.calls_for(f"{namespace}/flaky", "ensure") == ["ensure"] * 3
-    event = next(
-        e for e in harness.events(namespace, "flaky") if e["reason"] == "SyncLoadBalancerFailed"
+    event = wait_for(
+        lambda: next(
+            (
+                e
+                for e in harness.events(namespace, "flaky")
+                if e["reason"] == "SyncLoadBalancerFailed"
+            ),
+            None,
+        ),
+        what="SyncLoadBalancerFailed event",
     )
     assert "throttled" in event["message"] and event["type"] == "Warning"
 
@@ -455,7 +467,7 @@ def test_resync_repairs_cloud_drift_quietly(harness: Harness, namespace: str) ->
     events_before = len(harness.events(namespace, "drift"))
     harness.controller.resync()
     wait_for(lambda: harness.fake.calls_for(key) == ["ensure", "ensure"], what="a resync ensure")
-    time.sleep(0.5)
+    time.sleep(MAX_DELAY_SECONDS + 0.5)  # an Event of that ensure would be written by now
     assert len(harness.events(namespace, "drift")) == events_before  # nothing changed: no Event
 
     # Someone deletes the load balancer in the cloud console; the next resync rebuilds it.
