@@ -49,6 +49,25 @@ class SandboxRun:
         """What the controller process has logged so far."""
         return self.log_path.read_text(errors="replace")
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the controller answers ``/readyz`` (its informers synced); fails at once
+        if the process exited."""
+
+        def ready() -> bool:
+            if self.controller.poll() is not None:
+                raise AssertionError(
+                    f"the controller exited ({self.controller.returncode}):\n"
+                    + self.controller_log()[-2000:]
+                )
+            try:
+                url = f"http://127.0.0.1:{self.metrics_port()}/readyz"
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    return bool(response.status == 200)
+            except (AssertionError, ValueError, OSError):
+                return False  # its port not logged (whole) yet, or not listening / ready yet
+
+        wait_for(ready, timeout=timeout, what="the controller's /readyz")
+
     def metrics_port(self) -> int:
         """The port the controller serves ``/metrics`` on (it logs it at start)."""
         for line in self.controller_log().splitlines():

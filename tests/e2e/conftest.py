@@ -37,6 +37,8 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxRun]:
                 sandbox=sandbox, cluster=cluster, controller=controller, log_path=log_path
             )
             try:
+                # Tests read its log and endpoints at once: hand it over serving.
+                run.wait_ready()
                 yield run
             finally:
                 events.stop()
