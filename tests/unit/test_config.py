@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,17 @@ from lbprovider.cli import main
 from lbprovider.config import ConfigError, build_providers, parse_config
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def root_logging_kept() -> Iterator[None]:
+    """``main`` points the root logger at this test's captured stderr: put it back, or
+    later tests of this process log to a closed stream ("Logging error")."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def test_a_good_config_parses_with_defaults() -> None:
