@@ -117,6 +117,17 @@ class Cluster:
         """Event reasons on the Service."""
         return [event["reason"] for event in self.events(namespace, name)]
 
+    def wait_event(
+        self, namespace: str, name: str, reason: str, *, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """The Service's first Event with ``reason``, once written (the controller writes
+        Events in the background, once their burst settles)."""
+        return wait_for(
+            lambda: next((e for e in self.events(namespace, name) if e["reason"] == reason), None),
+            timeout=timeout,
+            what=f"a {reason} Event on {namespace}/{name}",
+        )
+
     def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """A JSON merge patch."""
         return self.api.request(

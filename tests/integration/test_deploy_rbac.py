@@ -104,10 +104,8 @@ def test_controller_serves_with_only_the_shipped_rbac(
         )
         ingress = admin.wait_ingress(namespace, "web")
         assert ingress[0]["ip"].startswith("192.0.2.")
-        wait_for(
-            lambda: "EnsuredLoadBalancer" in admin.reasons(namespace, "web"),
-            what="the Event, written with the ServiceAccount's rights",
-        )
+        # The Event, written with the ServiceAccount's rights.
+        admin.wait_event(namespace, "web", "EnsuredLoadBalancer")
         admin.api.request("DELETE", f"/api/v1/namespaces/{namespace}/services/web")
         wait_for(lambda: admin.service(namespace, "web") is None, what="cleanup")
         assert provider.calls_for(f"{namespace}/web") == ["ensure", "delete"]

@@ -71,10 +71,7 @@ def test_seed_my_service_gets_a_load_balancer_and_ingress(harness: Harness, name
     condition = next(c for c in service["status"]["conditions"] if c["type"] == "LoadBalancerReady")
     assert condition["status"] == "True"
     assert lb.lb_id in condition["message"]
-    wait_for(
-        lambda: "EnsuredLoadBalancer" in harness.reasons(namespace, "my-service"),
-        what="EnsuredLoadBalancer event",
-    )
+    harness.wait_event(namespace, "my-service", "EnsuredLoadBalancer")
     assert "EnsuringLoadBalancer" in harness.reasons(namespace, "my-service")
 
 
@@ -239,11 +236,7 @@ def test_sctp_is_refused_with_event_and_condition(harness: Harness, namespace: s
         namespace, lb_service("fine", [{"name": "t", "protocol": "TCP", "port": 80}])
     )
 
-    def failed() -> dict[str, Any] | None:
-        events = harness.events(namespace, "sctp")
-        return next((e for e in events if e["reason"] == "SyncLoadBalancerFailed"), None)
-
-    event = wait_for(failed, what="SyncLoadBalancerFailed event")
+    event = harness.wait_event(namespace, "sctp", "SyncLoadBalancerFailed")
     assert event["type"] == "Warning"
     assert "SCTP is not supported" in event["message"]
 
@@ -303,17 +296,7 @@ def test_unsupported_requested_ip_is_a_warning_event(harness: Harness, namespace
     ingress = harness.wait_ingress(namespace, "named")
     assert ingress[0]["hostname"].endswith(".lb.example.com")
     assert "ip" not in ingress[0]
-    event = wait_for(
-        lambda: next(
-            (
-                e
-                for e in harness.events(namespace, "named")
-                if e["reason"] == "UnsupportedConfiguration"
-            ),
-            None,
-        ),
-        what="UnsupportedConfiguration event",
-    )
+    event = harness.wait_event(namespace, "named", "UnsupportedConfiguration")
     assert event["type"] == "Warning" and "192.0.2.9" in event["message"]
 
 
@@ -347,10 +330,7 @@ def test_type_change_cleans_up_and_deletion_waits_for_the_cloud(
 
     wait_for(released, what="the finalizer to be removed")
     assert harness.ingress(namespace, "web") == []
-    wait_for(
-        lambda: "DeletedLoadBalancer" in harness.reasons(namespace, "web"),
-        what="DeletedLoadBalancer event",  # Events are written once their burst settles
-    )
+    harness.wait_event(namespace, "web", "DeletedLoadBalancer")
 
     # Deleting a served Service: the finalizer holds it until the cloud is clean.
     harness.create_service(namespace, lb_service("gone", [{"port": 80}]))
@@ -374,17 +354,7 @@ def test_errors_back_off_and_retry_after_requeues(harness: Harness, namespace: s
     harness.create_service(namespace, lb_service("flaky", [{"port": 80}]))
     harness.wait_ingress(namespace, "flaky")
     assert harness.fake.calls_for(f"{namespace}/flaky", "ensure") == ["ensure"] * 3
-    event = wait_for(
-        lambda: next(
-            (
-                e
-                for e in harness.events(namespace, "flaky")
-                if e["reason"] == "SyncLoadBalancerFailed"
-            ),
-            None,
-        ),
-        what="SyncLoadBalancerFailed event",
-    )
+    event = harness.wait_event(namespace, "flaky", "SyncLoadBalancerFailed")
     assert "throttled" in event["message"] and event["type"] == "Warning"
 
 
@@ -458,12 +428,7 @@ def test_resync_repairs_cloud_drift_quietly(harness: Harness, namespace: str) ->
     harness.wait_ingress(namespace, "drift")
     key = f"{namespace}/drift"
     # Events are written in the background: count them once the ensure's are all in.
-    wait_for(
-        lambda: any(
-            e["reason"] == "EnsuredLoadBalancer" for e in harness.events(namespace, "drift")
-        ),
-        what="the EnsuredLoadBalancer event",
-    )
+    harness.wait_event(namespace, "drift", "EnsuredLoadBalancer")
     events_before = len(harness.events(namespace, "drift"))
     harness.controller.resync()
     wait_for(lambda: harness.fake.calls_for(key) == ["ensure", "ensure"], what="a resync ensure")
@@ -489,17 +454,7 @@ def test_no_available_nodes_is_a_warning_event(harness: Harness, namespace: str)
     assert harness.api.request("GET", "/api/v1/nodes")["items"] == []
     harness.create_service(namespace, lb_service("lonely", [{"port": 80}]))
     harness.wait_ingress(namespace, "lonely")
-    event = wait_for(
-        lambda: next(
-            (
-                e
-                for e in harness.events(namespace, "lonely")
-                if e["reason"] == "UnAvailableLoadBalancer"
-            ),
-            None,
-        ),
-        what="UnAvailableLoadBalancer event",
-    )
+    event = harness.wait_event(namespace, "lonely", "UnAvailableLoadBalancer")
     assert event["type"] == "Warning"
     assert event["message"] == "There are no available nodes for LoadBalancer"
 
