@@ -23,6 +23,15 @@ Samples = dict[str, list[tuple[dict[str, str], float]]]
 """Sample name -> its label sets and values, as ``/metrics`` gave them."""
 
 
+def readyz(port: int) -> bool:
+    """True when a controller's health server on ``port`` answers ``/readyz`` with 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:  # not listening yet, or 503 (HTTPError): not ready
+        return False
+
+
 @dataclass
 class ControllerHarness(Cluster):
     """An in-process controller serving two fake classes, and the API it serves."""
@@ -60,11 +69,10 @@ class SandboxRun:
                     + self.controller_log()[-2000:]
                 )
             try:
-                url = f"http://127.0.0.1:{self.metrics_port()}/readyz"
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    return bool(response.status == 200)
-            except (AssertionError, ValueError, OSError):
-                return False  # its port not logged (whole) yet, or not listening / ready yet
+                port = self.metrics_port()
+            except (AssertionError, ValueError):
+                return False  # its port not logged (whole) yet
+            return readyz(port)
 
         wait_for(ready, timeout=timeout, what="the controller's /readyz")
 

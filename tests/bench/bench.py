@@ -42,6 +42,7 @@ import yaml
 
 from lbprovider.kube.api import KubeApi, load_api_client
 from lbprovider.mockkit import CallCounts, MockAdmin
+from lbprovider.testing.harness import readyz
 from lbprovider.testing.sandbox import CLASS_NAMES, FAKE_CLASS, Sandbox, start_controller
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
@@ -98,18 +99,11 @@ class Controller:
         self.process = start_controller(
             config=self.config, kubeconfig=self.kubeconfig, log_path=self.log_path
         )
-        while not self.ready():
+        while not readyz(self.port):
             if self.process.poll() is not None:
                 raise RuntimeError(f"controller exited: {self.log_path.read_text()[-2000:]}")
             time.sleep(0.05)
         return time.monotonic() - started
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as reply:
-                return bool(reply.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -595,16 +589,15 @@ class Bench:
     def b5(self) -> None:
         # The open class first: the limited run's figures are then not the first calls
         # of a cold process.
-        self._b5_run(B5_OPEN_CLASS, B5_OPEN_QPS, B5_BURST, "latency binds")
-        self._b5_run(self.classes[B5_CLOUD], B5_QPS, B5_BURST, "the rate limit binds")
+        self._b5_run(B5_OPEN_CLASS, B5_OPEN_QPS, "latency-open", "latency binds")
+        self._b5_run(self.classes[B5_CLOUD], B5_QPS, "latency", "the rate limit binds")
 
-    def _b5_run(self, load_balancer_class: str, qps: float, burst: int, binds: str) -> None:
+    def _b5_run(self, load_balancer_class: str, qps: float, prefix: str, binds: str) -> None:
         n = scaled(200)
         admin = self.admins[B5_CLOUD]
         log(f"B5: {n} {B5_CLOUD} Services of {load_balancer_class}, {LATENCY * 1000:.0f} ms/call")
         self.quiet()
         admin.set_latency(LATENCY)
-        prefix = "latency-open" if load_balancer_class == B5_OPEN_CLASS else "latency"
         try:
             names = [f"{prefix}-{index:05d}" for index in range(n)]
             before = admin.counters()
@@ -628,7 +621,7 @@ class Bench:
         cell = (
             f"{took:.1f}s vs floor {floor:.1f}s ({took / floor:.2f}x; rate-limit floor "
             f"{limited:.1f}s, {took / max(floor, limited):.2f}x); {per_lb:.1f} calls/LB; "
-            f"peak {peak} calls/s (limit {qps:.0f}/s, burst {burst})"
+            f"peak {peak} calls/s (limit {qps:.0f}/s, burst {B5_BURST})"
         )
         self.rows.append(
             Row(

@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import socket
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lbprovider.mockkit import CallCounts, MockAdmin
-from lbprovider.testing.harness import SandboxRun
+from lbprovider.testing.harness import SandboxRun, readyz
 from lbprovider.testing.kubehelpers import wait_for
 from second_controller import class_entry, controller, write_config
 
@@ -55,14 +53,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
-            return bool(reply.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def counters(e2e: SandboxRun) -> dict[str, CallCounts]:
@@ -147,7 +137,9 @@ def test_steady_state_restart_and_node_churn_are_counted_at_every_mock_cloud(
 
         before = quiet(e2e)
         with controller(e2e, config, tmp_path / "counts-2.log") as process:
-            wait_for(lambda: ready(port) or None, timeout=60, what="the restarted controller ready")
+            wait_for(
+                lambda: readyz(port) or None, timeout=60, what="the restarted controller ready"
+            )
             time.sleep(3.0)  # the restart's work, if it did any, starts at once
             restart = since(e2e, before)
             assert {cloud: restart[cloud].total for cloud in CLOUDS} == dict.fromkeys(CLOUDS, 0), (

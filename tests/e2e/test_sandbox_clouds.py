@@ -16,7 +16,7 @@ import pytest
 
 from lbprovider.mockkit import CallCounts, MockAdmin
 from lbprovider.testing.harness import SandboxRun
-from lbprovider.testing.kubehelpers import wait_each, wait_for
+from lbprovider.testing.kubehelpers import wait_each
 from lbprovider.testing.sandbox import CLASS_NAMES, FAKE_CLASS
 
 pytestmark = pytest.mark.e2e
@@ -220,14 +220,9 @@ def test_a_throttled_cloud_converges(e2e: SandboxRun, e2e_namespace: str) -> Non
         # Every throttled answer was given.
         assert seen[cloud].faults == {"faults": []}, (cloud, seen[cloud].faults)
         assert seen[cloud].calls > 8, (cloud, seen[cloud].calls)
-
-        # Events are written in order, once their burst settles: with the success's
-        # Event in, any failure's before it is in too.
-        def once_ensured(name: str = f"throttled-{cloud}") -> list[str] | None:
-            found = e2e.cluster.reasons(e2e_namespace, name)
-            return found if "EnsuredLoadBalancer" in found else None
-
-        reasons = wait_for(once_ensured, what=f"the EnsuredLoadBalancer Event of {cloud}")
+        # Events are written in order: with the success's in, any failure's before it is too.
+        e2e.cluster.wait_event(e2e_namespace, f"throttled-{cloud}", "EnsuredLoadBalancer")
+        reasons = e2e.cluster.reasons(e2e_namespace, f"throttled-{cloud}")
         assert "SyncLoadBalancerFailed" not in reasons, (cloud, reasons)  # a wait, not a failure
     e2e.cluster.delete_services(e2e_namespace, [f"throttled-{cloud}" for cloud in clouds])
     for cloud in clouds:
